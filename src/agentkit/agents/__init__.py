@@ -1,0 +1,9 @@
+"""Agent roles: an ``LLMAgent`` is a role + a task + a model."""
+
+from agentkit.agents.llm_agent import AgentOutput, ContextBlock, LLMAgent, fit_context
+from agentkit.agents.roles import BUILTIN_ROLES, KEYWORD_EXTRACTION, LANGUAGE_RULES, QA, QUESTION_EXTRACTION, Role, language_rule
+
+__all__ = [
+    "AgentOutput", "ContextBlock", "LLMAgent", "fit_context", "Role", "BUILTIN_ROLES", "QA",
+    "QUESTION_EXTRACTION", "KEYWORD_EXTRACTION", "LANGUAGE_RULES", "language_rule",
+]

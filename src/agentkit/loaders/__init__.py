@@ -1,0 +1,171 @@
+"""Load files into ``Document``s: text, Markdown, HTML (visible text), PDF, JSONL/CSV rows, directories.
+
+For plain-text formats ``Document.text == open(source).read()`` (universal newlines, charset detected),
+so chunk spans index the file exactly as Python reads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentkit.errors import InputError
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".py", ".csv_text"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl", ".csv"}
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_bytes(data: bytes, where: str = "input") -> tuple[str, str]:
+    """Bytes to text with universal newlines, as ``open()`` would give: UTF-8 first, else the charset
+    charset-normalizer detects (Big5, GB2312, Shift-JIS, ...). Binary data raises InputError."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{where} looks binary (NUL bytes)", "pass a text, Markdown, HTML, PDF, JSONL or CSV file")
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None:
+            raise InputError(f"cannot detect the character set of {where}", "convert it to UTF-8 (e.g. iconv -f BIG5 -t UTF-8)") from None
+        text, encoding = str(best), best.encoding
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path and its permissions") from None
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """Visible text and title of an HTML page: scripts, styles, nav and hidden elements removed."""
+    from bs4 import BeautifulSoup, Comment
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "template", "nav", "head", "iframe", "svg"]):
+        tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        style = (tag.get("style") or "").replace(" ", "").lower()
+        if tag.has_attr("hidden") or tag.get("aria-hidden") == "true" or "display:none" in style or "visibility:hidden" in style:
+            tag.decompose()
+    text = soup.get_text("\n")
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line), title
+
+
+def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
+    """One file to documents (JSONL/CSV: one per row with a non-empty ``text_column``)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}", "check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory", "use load_path for directories")
+    source = str(path.resolve())
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return [_load_pdf(path, source)]
+    text, encoding = decode_bytes(_read(path), str(path))
+    if suffix in HTML_SUFFIXES:
+        body, title = html_to_text(text)
+        return [Document(body, source, {"format": "html", "title": title, "encoding": encoding, "span_of": "extracted_text"})]
+    if suffix == ".jsonl":
+        return _load_jsonl(text, source, text_column)
+    if suffix == ".csv":
+        return _load_csv(text, source, text_column)
+    return [Document(text, source, {"format": suffix.lstrip(".") or "text", "encoding": encoding})]
+
+
+def _load_pdf(path: Path, source: str) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(_read(path)))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot parse PDF {path}: {exc}", "check that the file is a valid PDF") from None
+    return Document("\n\n".join(pages), source, {"format": "pdf", "pages": len(pages), "span_of": "extracted_text"})
+
+
+def _load_jsonl(text: str, source: str, column: str) -> list[Document]:
+    docs = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}:{lineno}: malformed JSON ({exc.msg})", "fix or remove that line") from None
+        value = record.get(column) if isinstance(record, dict) else None
+        if isinstance(value, str) and value.strip():
+            meta = {k: v for k, v in record.items() if k != column and isinstance(v, str | int | float | bool)}
+            docs.append(Document(value, f"{source}#L{lineno}", {"format": "jsonl", "row": lineno, **meta}))
+    if not docs:
+        raise InputError(f"{source} has no rows with a text column '{column}'", "pick the column with --text-column")
+    return docs
+
+
+def _load_csv(text: str, source: str, column: str) -> list[Document]:
+    reader = csv.DictReader(io.StringIO(text))
+    if column not in (reader.fieldnames or []):
+        raise InputError(f"{source} has no column '{column}' (columns: {', '.join(reader.fieldnames or [])})", "pick the column with --text-column")
+    docs = []
+    for row_no, row in enumerate(reader, 1):
+        value = row.get(column) or ""
+        if value.strip():
+            meta = {k: v for k, v in row.items() if k != column and k and v}
+            docs.append(Document(value, f"{source}#R{row_no}", {"format": "csv", "row": row_no, **meta}))
+    return docs
+
+
+def iter_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[Path]:
+    """Files under ``root`` (sorted) with a supported suffix or matching ``include``; ``exclude`` wins."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if include and not any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in include):
+            continue
+        if not include and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            continue
+        if any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in exclude):
+            continue
+        yield path
+
+
+def expand_paths(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Path]:
+    """Files named directly plus files found under directories; a missing path raises InputError."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"no such file or directory: {p}", "check the path")
+        out.extend(iter_files(p, include, exclude) if p.is_dir() else [p])
+    return out
+
+
+def load_path(path: str | Path, include: Sequence[str] = (), exclude: Sequence[str] = (), text_column: str = "text") -> list[Document]:
+    return [doc for f in expand_paths([path], include, exclude) for doc in load_file(f, text_column)]
+
+
+__all__ = ["Document", "decode_bytes", "html_to_text", "load_file", "load_path", "iter_files", "expand_paths", "SUPPORTED_SUFFIXES"]

@@ -1,0 +1,46 @@
+"""The named pipelines: ``naive`` (QA only), ``rag`` (retrieve → QA), ``rag-agent``
+(question extraction → keyword extraction → retrieve → QA)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentkit.errors import ConfigError
+from agentkit.llm import LLM, load_llm
+from agentkit.pipeline.core import Pipeline
+from agentkit.pipeline.steps import Answer, ExtractKeywords, ExtractQuestion, Retrieve
+from agentkit.registry import Registry
+from agentkit.retrievers.base import Retriever
+
+
+def naive(llm: LLM | str | None = None, *, language: str | None = None, **_: Any) -> Pipeline:
+    return Pipeline([Answer(load_llm(llm), language)], "naive")
+
+
+def _need(retriever: Retriever | None, name: str) -> Retriever:
+    if retriever is None:
+        raise ConfigError(f"the '{name}' pipeline needs a retriever", "pass retriever=KnowledgeBase(...) (or use the 'naive' pipeline)")
+    return retriever
+
+
+def rag(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None, **_: Any) -> Pipeline:
+    return Pipeline([Retrieve(_need(retriever, "rag"), k), Answer(load_llm(llm), language)], "rag")
+
+
+def rag_agent(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None, **_: Any) -> Pipeline:
+    model = load_llm(llm)
+    return Pipeline(
+        [ExtractQuestion(model), ExtractKeywords(model), Retrieve(_need(retriever, "rag-agent"), k), Answer(model, language)],
+        "rag-agent",
+    )
+
+
+pipelines: Registry[Pipeline] = Registry("pipeline")
+pipelines.register("naive", naive)
+pipelines.register("rag", rag)
+pipelines.register("rag-agent", rag_agent)
+
+
+def create(name: str, llm: LLM | str | None = None, **kwargs: Any) -> Pipeline:
+    """``create("rag", llm="llama-cpp://default", retriever=kb, k=4)``."""
+    return pipelines.get(name)(llm, **kwargs)

@@ -1,0 +1,99 @@
+"""BM25 over chunks with bm25s, with a tokenizer that handles Chinese as well as English."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentkit.retrievers.base import RetrievedChunk
+
+# CJK ideographs, kana and hangul: no spaces between words, so index characters and bigrams.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_TOKEN = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+", re.UNICODE)
+_CJK_RUN = re.compile(rf"[{_CJK}]")
+STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have he her his i in is it its of on or she that the their them "
+    "they this to was we were what when where which who why will with you your".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words (English stopwords dropped) plus CJK unigrams and bigrams: 台灣大學 →
+    台 灣 大 學 台灣 灣大 大學. Bigrams give word-like matches without a dictionary."""
+    tokens: list[str] = []
+    for run in _TOKEN.findall(text.lower()):
+        if _CJK_RUN.match(run):
+            tokens.extend(run)
+            tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
+        elif run not in STOPWORDS:
+            tokens.append(run)
+    return tokens
+
+
+class BM25Index:
+    """An immutable BM25 index of chunks; ``search`` returns best-first RetrievedChunks."""
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict[str, Any]], model: Any = None) -> None:
+        import bm25s
+
+        self.ids = list(ids)
+        self.texts = list(texts)
+        self.metadatas = list(metadatas)
+        if model is None:
+            model = bm25s.BM25()
+            if self.ids:
+                model.index([tokenize(t) or [""] for t in self.texts], show_progress=False)
+        self.model = model
+
+    def search(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[RetrievedChunk]:
+        tokens = [t for t in tokenize(query) if t in (self.model.vocab_dict or {})]
+        if not self.ids or not tokens:
+            return []
+        scores = np.asarray(self.model.get_scores(tokens))
+        if where:
+            mask = np.array([matches(m, where) for m in self.metadatas], dtype=bool)
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [self._chunk(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def _chunk(self, i: int, score: float) -> RetrievedChunk:
+        meta = self.metadatas[i]
+        return RetrievedChunk(self.texts[i], meta.get("source", ""), int(meta.get("start", 0)), int(meta.get("end", 0)), score, self.ids[i], meta, {"bm25": score})
+
+    def save(self, directory: Path, stamp: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(directory / "model"))
+        (directory / "chunks.json").write_text(json.dumps({"stamp": stamp, "ids": self.ids, "texts": self.texts, "metadatas": self.metadatas}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path, stamp: str) -> BM25Index | None:
+        """The saved index if it was built at ``stamp``, else None (the caller rebuilds)."""
+        import bm25s
+
+        try:
+            data = json.loads((directory / "chunks.json").read_text())
+            if data.get("stamp") != stamp:
+                return None
+            model = bm25s.BM25.load(str(directory / "model"))
+        except (OSError, ValueError):
+            return None
+        return cls(data["ids"], data["texts"], data["metadatas"], model)
+
+
+def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
+    """Filter semantics shared with the Chroma translation: ``{"source": "a.md"}`` equality,
+    ``{"source": ["a.md", "b.md"]}`` membership, ``{"tags": "x"}`` list containment."""
+    for key, wanted in where.items():
+        value = metadata.get(key)
+        allowed = wanted if isinstance(wanted, list | tuple | set) else [wanted]
+        if isinstance(value, list):
+            if not any(v in value for v in allowed):
+                return False
+        elif value not in allowed:
+            return False
+    return True

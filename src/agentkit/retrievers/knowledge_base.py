@@ -1,0 +1,385 @@
+"""A knowledge base: chunks in Chroma (embedded directory or server), a BM25 index beside them,
+idempotent ingestion, and dense / BM25 / hybrid retrieval.
+
+Idempotence comes from content-derived ids: a chunk's id hashes (source, span, text). Re-ingesting a
+file chunks it again (cheap), compares ids with what the collection holds for that source, embeds
+only new ids and deletes stale ones — so unchanged files add and embed nothing, a changed file
+replaces its chunks, and an interrupted run resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from agentkit.chunking import Chunk, RecursiveSplitter, Splitter
+from agentkit.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, default_cache_dir, load_embedder
+from agentkit.errors import AgentkitError, ConfigError, InputError, KnowledgeBaseError
+from agentkit.loaders import Document, expand_paths, load_file
+from agentkit.retrievers.base import RetrievedChunk
+from agentkit.retrievers.bm25 import BM25Index
+from agentkit.retrievers.fusion import mmr as mmr_rerank
+from agentkit.retrievers.fusion import reciprocal_rank_fusion
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES = ("dense", "bm25", "hybrid")
+DEFAULT_COLLECTION = "agentkit"
+_BATCH = 512  # chunks per embed/upsert call: keeps memory flat and progress moving
+
+
+def chunk_id(source: str, chunk: Chunk) -> str:
+    digest = hashlib.sha256(f"{source}\x00{chunk.start}\x00{chunk.end}\x00{chunk.text}".encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass
+class IngestReport:
+    documents: int = 0
+    unchanged_documents: int = 0
+    chunks_total: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    embedded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "unchanged_documents": self.unchanged_documents,
+            "chunks_total": self.chunks_total,
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "embedded": self.embedded,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def to_chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"source": "a.md", "tags": ["x", "y"]}`` → Chroma's filter (equality / $in / $contains on lists)."""
+    if not where:
+        return None
+    clauses = []
+    for key, value in where.items():
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        if key == "tags":
+            ors = [{"tags": {"$contains": v}} for v in values]
+            clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
+        else:
+            clauses.append({key: values[0]} if len(values) == 1 else {key: {"$in": values}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class KnowledgeBase:
+    """``KnowledgeBase(".agentkit/kb")`` (embedded) or ``KnowledgeBase("http://127.0.0.1:8000/docs")`` (server).
+
+    ``__init__`` is cheap: nothing connects or loads until the first ingest or query. ``embedder`` defaults
+    to the one the collection was built with, else the offline MiniLM.
+    """
+
+    def __init__(
+        self,
+        location: str | Path,
+        embedder: str | Embedder | None = None,
+        splitter: Splitter | None = None,
+        collection: str | None = None,
+        mode: Mode = "hybrid",
+        weights: dict[str, float] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"unknown retrieval mode '{mode}'", f"use one of: {', '.join(MODES)}")
+        self.location = str(location)
+        self._embedder_arg = embedder
+        self.splitter = splitter or RecursiveSplitter(800, 100)
+        self.mode: Mode = mode
+        self.weights = weights or {"dense": 1.0, "bm25": 1.0}
+        self.is_server = self.location.startswith(("http://", "https://"))
+        if self.is_server:
+            url = urlparse(self.location)
+            name = url.path.strip("/")
+            if not url.hostname or "/" in name:
+                raise ConfigError(f"bad Chroma server address '{self.location}'", "write it as http://HOST:PORT/COLLECTION")
+            self.collection_name = collection or name or DEFAULT_COLLECTION
+        else:
+            self.collection_name = collection or DEFAULT_COLLECTION
+        self._client: Any = None
+        self._collection: Any = None
+        self._embedder: Embedder | None = None
+        self._bm25: BM25Index | None = None
+
+    # ---- connection ----------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        try:
+            if self.is_server:
+                url = urlparse(self.location)
+                self._client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000), ssl=url.scheme == "https", settings=settings)
+            else:
+                path = Path(self.location)
+                if path.exists() and not path.is_dir():
+                    raise KnowledgeBaseError(f"knowledge base path {path} is a file", "give a directory for --kb")
+                path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(path), settings=settings)
+        except AgentkitError:
+            raise
+        except Exception as exc:  # chromadb raises plain ValueError/ConnectionError variants
+            where = "Chroma server at " + self.location if self.is_server else f"Chroma directory {self.location}"
+            hint = "start it with 'chroma run --path DIR --port PORT'" if self.is_server else "check the directory"
+            raise KnowledgeBaseError(f"cannot open {where}: {str(exc).splitlines()[0][:160]}", hint) from None
+        return self._client
+
+    def _existing_collection(self) -> Any:
+        if self._collection is None:
+            client = self._connect()
+            try:
+                self._collection = client.get_collection(self.collection_name)
+            except Exception:
+                return None
+        return self._collection
+
+    def _collection_for_write(self, embedder: Embedder) -> Any:
+        col = self._existing_collection()
+        dimension = embedder.dimension
+        if col is None:
+            self._collection = self._connect().get_or_create_collection(
+                self.collection_name,
+                embedding_function=None,  # Chroma's default would download a model; we pass vectors
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedder": embedder.name, "embedder_spec": self._spec_of(embedder), "dimension": dimension, "stamp": uuid.uuid4().hex},
+            )
+            return self._collection
+        meta = col.metadata or {}
+        if meta.get("embedder") not in (None, embedder.name) or meta.get("dimension") not in (None, dimension):
+            raise KnowledgeBaseError(
+                f"knowledge base {self.location} was built with embedder {meta.get('embedder')} ({meta.get('dimension')} dims), "
+                f"not {embedder.name} ({dimension} dims)",
+                f"use --embedder {meta.get('embedder_spec', meta.get('embedder'))} or a new --kb",
+            )
+        return col
+
+    def _spec_of(self, embedder: Embedder) -> str:
+        return self._embedder_arg if isinstance(self._embedder_arg, str) else DEFAULT_EMBEDDER if embedder.name.endswith("all-MiniLM-L6-v2") else embedder.name
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            spec = self._embedder_arg
+            if spec is None:
+                col = self._existing_collection()
+                spec = (col.metadata or {}).get("embedder_spec") if col is not None else None
+            self._embedder = load_embedder(spec or DEFAULT_EMBEDDER)
+        return self._embedder
+
+    def count(self) -> int:
+        col = self._existing_collection()
+        return 0 if col is None else int(col.count())
+
+    def sources(self) -> list[str]:
+        col = self._existing_collection()
+        if col is None:
+            return []
+        return sorted({m["source"] for m in col.get(include=["metadatas"])["metadatas"] or []})
+
+    # ---- ingestion -----------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        prune: bool = False,
+        text_column: str = "text",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Load, chunk, embed and store ``paths`` (files or directories). See the module doc for
+        the idempotence rules. ``prune`` drops sources that were not part of this call."""
+        started = time.perf_counter()
+        report = IngestReport()
+        files = expand_paths(paths, include, exclude)
+        documents: list[Document] = []
+        for f in files:
+            try:
+                docs = load_file(f, text_column)
+            except InputError as exc:
+                report.skipped.append((str(f), exc.message))
+                continue
+            for doc in docs:
+                if doc.text.strip():
+                    documents.append(doc)
+                else:
+                    report.skipped.append((doc.source, "empty document"))
+        embedder = self.embedder
+        col = self._collection_for_write(embedder)
+        computed_before = embedder.computed if isinstance(embedder, CachedEmbedder) else 0
+        plans = []
+        for doc in documents:
+            chunks = self._split(doc)
+            ids = [chunk_id(doc.source, c) for c in chunks]
+            existing = set(col.get(where={"source": doc.source}, include=[])["ids"])
+            new = [(i, c) for i, c in zip(ids, chunks) if i not in existing]
+            stale = sorted(existing - set(ids))
+            plans.append((doc, new, stale))
+            report.chunks_total += len(chunks)
+            report.unchanged_documents += not new and not stale
+        report.documents = len(documents)
+        todo = sum(len(new) for _, new, _ in plans)
+        done = 0
+        for doc, new, stale in plans:
+            for b in range(0, len(new), _BATCH):
+                batch = new[b:b + _BATCH]
+                vectors = embedder.embed([c.text for _, c in batch])
+                col.upsert(
+                    ids=[i for i, _ in batch],
+                    embeddings=vectors.tolist(),
+                    documents=[c.text for _, c in batch],
+                    metadatas=[self._metadata(doc, c, tags) for _, c in batch],
+                )
+                done += len(batch)
+                if progress:
+                    progress(done, todo)
+            if stale:  # only after the new chunks are in: a failure never leaves a file with no chunks
+                col.delete(ids=stale)
+            report.chunks_added += len(new)
+            report.chunks_removed += len(stale)
+        if prune:
+            keep = {d.source for d in documents} | {p for p, _ in report.skipped}
+            for source in set(self.sources()) - keep:
+                removed = col.get(where={"source": source}, include=[])["ids"]
+                col.delete(ids=removed)
+                report.chunks_removed += len(removed)
+        if report.chunks_added or report.chunks_removed:
+            self._touch(col)
+        report.embedded = (embedder.computed - computed_before) if isinstance(embedder, CachedEmbedder) else report.chunks_added
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _split(self, doc: Document) -> list[Chunk]:
+        splitter = self.splitter
+        if getattr(splitter, "embed", "absent") is None:  # the semantic splitter borrows our embedder
+            splitter = splitter.replace()
+            splitter.embed = self.embedder.embed  # type: ignore[attr-defined]
+        return splitter.split(doc.text)
+
+    @staticmethod
+    def _metadata(doc: Document, chunk: Chunk, tags: Sequence[str]) -> dict[str, Any]:
+        meta: dict[str, Any] = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
+        meta.update(source=doc.source, start=chunk.start, end=chunk.end, index=chunk.index)
+        headings = chunk.metadata.get("headings")
+        if headings:
+            meta["headings"] = list(headings)
+        if tags:
+            meta["tags"] = list(tags)
+        return meta
+
+    def _touch(self, col: Any) -> None:
+        # A new stamp tells every BM25 index built before this write that it is stale.
+        meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+        col.modify(metadata={**meta, "stamp": uuid.uuid4().hex})
+        self._bm25 = None
+
+    def delete_source(self, source: str) -> int:
+        col = self._existing_collection()
+        if col is None:
+            return 0
+        ids = col.get(where={"source": source}, include=[])["ids"]
+        if ids:
+            col.delete(ids=ids)
+            self._touch(col)
+        return len(ids)
+
+    # ---- retrieval -----------------------------------------------------------------------------
+
+    def _bm25_dir(self) -> Path:
+        if self.is_server:
+            key = hashlib.sha1(f"{self.location}|{self.collection_name}".encode()).hexdigest()[:16]
+            return default_cache_dir() / "bm25" / key
+        return Path(self.location) / "bm25" / self.collection_name
+
+    def bm25_index(self) -> BM25Index:
+        col = self._existing_collection()
+        if col is None:
+            return BM25Index([], [], [])
+        stamp = str((col.metadata or {}).get("stamp", ""))
+        if self._bm25 is not None and getattr(self._bm25, "stamp", None) == stamp:
+            return self._bm25
+        index = BM25Index.load(self._bm25_dir(), stamp)
+        if index is None:
+            data = col.get(include=["documents", "metadatas"])
+            index = BM25Index(data["ids"], data["documents"], data["metadatas"])
+            index.save(self._bm25_dir(), stamp)
+        index.stamp = stamp  # type: ignore[attr-defined]
+        self._bm25 = index
+        return index
+
+    def dense(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[RetrievedChunk]:
+        col = self._existing_collection()
+        n = min(k, self.count())
+        if col is None or n == 0:
+            return []
+        vector = self.embedder.embed([query])[0]
+        res = col.query(query_embeddings=[vector.tolist()], n_results=n, where=to_chroma_where(where), include=["documents", "metadatas", "distances"])
+        out = []
+        for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
+            score = 1.0 - float(dist)
+            out.append(RetrievedChunk(text, meta["source"], int(meta["start"]), int(meta["end"]), score, cid, meta, {"dense": score}))
+        return out
+
+    def bm25(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[RetrievedChunk]:
+        return self.bm25_index().search(query, k, where)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int = 5,
+        mode: Mode | None = None,
+        where: dict[str, Any] | None = None,
+        min_score: float | None = None,
+        mmr: bool = False,
+        mmr_lambda: float = 0.7,
+    ) -> list[RetrievedChunk]:
+        """Best-first chunks for ``query``. Hybrid fuses dense and BM25 by weighted RRF over a
+        candidate pool of max(4k, 20); ``mmr`` re-orders that pool for diversity before cutting to k."""
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise ConfigError(f"unknown retrieval mode '{mode}'", f"use one of: {', '.join(MODES)}")
+        if not query.strip():
+            raise InputError("the query is empty", "pass a non-empty query")
+        if k < 1:
+            raise ConfigError(f"k={k} must be >= 1", "use --k 1 or more")
+        pool = max(4 * k, 20) if (mode == "hybrid" or mmr) else k
+        if mode == "dense":
+            found = self.dense(query, pool, where)
+        elif mode == "bm25":
+            found = self.bm25(query, pool, where)
+        else:
+            found = reciprocal_rank_fusion({"dense": self.dense(query, pool, where), "bm25": self.bm25(query, pool, where)}, self.weights)
+        if min_score is not None:
+            found = [c for c in found if c.score >= min_score]
+        if mmr and found:
+            vectors = self._vectors([c.chunk_id for c in found])
+            found = mmr_rerank(self.embedder.embed([query])[0], found, vectors, k, mmr_lambda)
+        return found[:k]
+
+    def _vectors(self, ids: list[str]) -> Any:
+        import numpy as np
+
+        got = self._existing_collection().get(ids=ids, include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"]))
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({self.location!r}, collection={self.collection_name!r}, mode={self.mode!r})"
