@@ -24,16 +24,14 @@ class TokenSplitter(Splitter):
         from agentkit.chunking.tokenizers import get_tokenizer
 
         starts = get_tokenizer(self.tokenizer).starts(text)
-        # Several tokens can start at the same character (a split multi-byte char); keep the first.
-        bounds = sorted(set(starts))
-        n = len(bounds)
-        out = []
+        n = len(starts)
+        out: list[tuple[int, int]] = []
         step = self.chunk_size - self.chunk_overlap
         for first in range(0, n, step):
             last = first + self.chunk_size
-            a = bounds[first]
-            b = bounds[last] if last < n else len(text)
-            a, b = strip_span(text, a, b)
+            # Several tokens can start at the same character (one CJK char or emoji split in bytes):
+            # slicing at character starts keeps whole characters, at most one token off at an edge.
+            a, b = strip_span(text, starts[first], starts[last] if last < n else len(text))
             if a < b and (not out or b > out[-1][1]):
                 out.append((a, b))
             if last >= n:

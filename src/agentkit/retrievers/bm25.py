@@ -51,8 +51,11 @@ class BM25Index:
         self.model = model
 
     def search(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[RetrievedChunk]:
-        tokens = [t for t in tokenize(query) if t in (self.model.vocab_dict or {})]
-        if not self.ids or not tokens:
+        if not self.ids:
+            return []
+        vocab = getattr(self.model, "vocab_dict", None) or {}
+        tokens = [t for t in tokenize(query) if t in vocab]  # bm25s rejects unseen tokens
+        if not tokens:
             return []
         scores = np.asarray(self.model.get_scores(tokens))
         if where:

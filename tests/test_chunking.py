@@ -1,0 +1,133 @@
+"""Span invariants (property tests over random text, CJK and emoji included) and splitter behaviour."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentkit.chunking import make_splitter, sentence_spans, splitter_from_dict
+from agentkit.errors import ConfigError
+
+ALPHABET = st.sampled_from(list("abc xyz .!?\n\n。！？，臺灣大學😀🚀\t") + ["\n\n", " the ", "# ", "\n## "])
+TEXT = st.lists(ALPHABET, max_size=400).map("".join)
+
+
+def _embed(texts):
+    rng = np.random.default_rng(len(texts))
+    v = np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts]) + rng.normal(size=8) * 0
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+SPLITTERS = [
+    ("recursive", dict(chunk_size=40, chunk_overlap=10)),
+    ("recursive", dict(chunk_size=12, chunk_overlap=4, size_unit="tokens")),
+    ("token", dict(chunk_size=10, chunk_overlap=3)),
+    ("sentence", dict(chunk_size=50, chunk_overlap=15)),
+    ("sentence", dict(chunk_size=15, chunk_overlap=0, size_unit="tokens")),
+    ("markdown", dict(chunk_size=60, chunk_overlap=0)),
+    ("semantic", dict(chunk_size=60, chunk_overlap=0, embed=_embed)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", SPLITTERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SPLITTERS)])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=TEXT)
+def test_span_invariant(name, kwargs, text):
+    splitter = make_splitter(name, **kwargs)
+    chunks = splitter.split(text)
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        assert c.text and c.text == c.text.strip()
+    starts = [c.start for c in chunks]
+    assert starts == sorted(starts)
+    if text.strip():
+        assert chunks, "non-blank text must give at least one chunk"
+    # every non-whitespace character is covered by some chunk
+    covered = np.zeros(len(text), dtype=bool)
+    for c in chunks:
+        covered[c.start:c.end] = True
+    assert all(covered[i] or ch.isspace() for i, ch in enumerate(text))
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=TEXT)
+def test_recursive_chars_never_exceed_size(text):
+    for c in make_splitter("recursive", chunk_size=30, chunk_overlap=5).split(text):
+        assert len(c.text) <= 30
+
+
+def test_recursive_matches_langchain():
+    """Same algorithm as LangChain's RecursiveCharacterTextSplitter: identical chunks on a real corpus."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from .conftest import SHARED
+
+    text = (SHARED / "chunking_eval" / "state_of_the_union.md").read_text(encoding="utf-8")[:20000]
+    seps = ["\n\n", "\n", ".", "?", "!", " ", ""]
+    for size, overlap in [(400, 0), (200, 50), (800, 100)]:
+        ours = [c.text for c in make_splitter("recursive", chunk_size=size, chunk_overlap=overlap, separators=seps).split(text)]
+        theirs = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap, separators=seps, keep_separator="start").split_text(text)
+        assert ours == theirs
+
+
+def test_token_windows_have_token_size():
+    from agentkit.chunking.tokenizers import get_tokenizer
+
+    text = "Retrieval-augmented generation grounds answers in documents. " * 40 + "臺灣大學的圖書館很大。" * 20
+    chunks = make_splitter("token", chunk_size=25, chunk_overlap=5).split(text)
+    count = get_tokenizer("cl100k").count
+    assert len(chunks) > 5 and all(count(c.text) <= 27 for c in chunks)
+    assert chunks[1].start < chunks[0].end  # windows overlap
+
+
+def test_sentence_splitter_handles_chinese():
+    text = "今天天氣很好。我們去爬山！你要一起來嗎？好的。"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["今天天氣很好。", "我們去爬山！", "你要一起來嗎？", "好的。"]
+    chunks = make_splitter("sentence", chunk_size=14).split(text)
+    assert [c.text for c in chunks] == ["今天天氣很好。我們去爬山！", "你要一起來嗎？好的。"]
+
+
+def test_sentence_overlap_repeats_whole_sentences():
+    text = "One is here. Two is here. Three is here. Four is here."
+    chunks = make_splitter("sentence", chunk_size=30, chunk_overlap=15).split(text)
+    assert [c.text for c in chunks] == ["One is here. Two is here.", "Two is here. Three is here.", "Three is here. Four is here."]
+
+
+def test_markdown_heading_path():
+    text = "# Guide\n\nIntro text.\n\n## Install\n\nRun pip install.\n\n## Use\n\nCall it.\n\n# Other\n\nMore."
+    chunks = make_splitter("markdown", chunk_size=30).split(text)
+    by_text = {c.text: c.metadata["headings"] for c in chunks}
+    assert by_text["## Install\n\nRun pip install."] == ["Guide", "Install"]
+    assert by_text["# Other\n\nMore."] == ["Other"]
+
+
+def test_semantic_breaks_on_topic_change_and_respects_max():
+    topics = {"cat": np.array([1.0, 0, 0]), "car": np.array([0, 1.0, 0])}
+
+    def embed(texts):
+        return np.stack([topics["cat" if "cat" in t else "car"] for t in texts])
+
+    text = "The cat sleeps. The cat eats. The cat purrs. The car drives. The car parks. The car honks."
+    chunks = make_splitter("semantic", chunk_size=200, embed=embed, breakpoint_percentile=50).split(text)
+    assert [c.text for c in chunks] == ["The cat sleeps. The cat eats. The cat purrs.", "The car drives. The car parks. The car honks."]
+    small = make_splitter("semantic", chunk_size=20, embed=embed, breakpoint_percentile=50).split(text)
+    assert all(len(c.text) <= 20 for c in small)
+
+
+@pytest.mark.parametrize("kwargs", [dict(chunk_size=100, chunk_overlap=100), dict(chunk_size=0), dict(chunk_size=10, chunk_overlap=-1), dict(size_unit="words")])
+def test_bad_settings_rejected(kwargs):
+    with pytest.raises(ConfigError):
+        make_splitter("recursive", **kwargs)
+
+
+def test_unknown_splitter_lists_known():
+    with pytest.raises(ConfigError) as e:
+        make_splitter("magic")
+    assert "recursive" in str(e.value) and "semantic" in str(e.value)
+
+
+def test_splitters_round_trip():
+    for name, kwargs in SPLITTERS:
+        s = make_splitter(name, **kwargs)
+        extra = {"embed": kwargs["embed"]} if "embed" in kwargs else {}
+        assert splitter_from_dict(s.to_dict(), **extra).to_dict() == s.to_dict()

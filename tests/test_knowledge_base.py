@@ -1,0 +1,208 @@
+"""Idempotent ingestion, replacement, pruning, retrieval modes, filters and errors."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentkit.chunking import make_splitter
+from agentkit.errors import ConfigError, KnowledgeBaseError
+from agentkit.retrievers import KnowledgeBase, tokenize
+
+from .conftest import HashEmbedder, free_port, run_cli, wait_for_port
+
+DOCS = {
+    "mars.md": "# Mars\n\nMars has two moons, Phobos and Deimos.\n\nA day on Mars lasts 24 hours and 39 minutes.\n",
+    "jupiter.md": "# Jupiter\n\nJupiter is the largest planet. The Great Red Spot is a storm.\n",
+    "taiwan.md": "# 臺灣\n\n玉山是臺灣最高的山，海拔 3,952 公尺。\n\n臺灣高速鐵路於 2007 年通車。\n",
+}
+
+
+@pytest.fixture
+def docs(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    for name, text in DOCS.items():
+        (d / name).write_text(text, encoding="utf-8")
+    return d
+
+
+def make_kb(path, embedder=None):
+    return KnowledgeBase(path, embedder=embedder or HashEmbedder(), splitter=make_splitter("recursive", chunk_size=60, chunk_overlap=0))
+
+
+def test_reingest_adds_and_embeds_nothing(tmp_path, docs):
+    first = make_kb(tmp_path / "kb").ingest([docs])
+    assert first.documents == 3 and first.chunks_added == first.chunks_total > 3 and first.embedded == first.chunks_added
+    again = make_kb(tmp_path / "kb").ingest([docs])
+    assert (again.chunks_added, again.embedded, again.chunks_removed) == (0, 0, 0)
+    assert again.unchanged_documents == 3 and again.chunks_total == first.chunks_total
+    assert make_kb(tmp_path / "kb").count() == first.chunks_total
+
+
+def test_changed_file_replaces_its_chunks(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    before = kb.count()
+    (docs / "mars.md").write_text("# Mars\n\nMars is red.\n", encoding="utf-8")
+    report = kb.ingest([docs])
+    assert report.chunks_added >= 1 and report.chunks_removed >= 1 and report.unchanged_documents == 2
+    texts = [c.text for c in kb.retrieve("Mars", k=10, mode="bm25")]
+    assert any("Mars is red." in t for t in texts) and not any("Phobos" in t for t in texts)
+    assert kb.count() == before - report.chunks_removed + report.chunks_added
+
+
+def test_prune_removes_deleted_files(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    (docs / "jupiter.md").unlink()
+    report = kb.ingest([docs], prune=True)
+    assert report.chunks_removed >= 1 and not any(s.endswith("jupiter.md") for s in kb.sources())
+
+
+def test_interrupted_ingest_resumes_without_duplicates(tmp_path, docs):
+    class Exploding(HashEmbedder):
+        def _embed_batch(self, texts):
+            if any("Jupiter" in t for t in texts):
+                raise RuntimeError("killed")
+            return super()._embed_batch(texts)
+
+    name = f"resume-{tmp_path.name}"  # a fresh cache namespace, so Jupiter really needs the model
+    with pytest.raises(RuntimeError):
+        make_kb(tmp_path / "kb", Exploding(name=name)).ingest([docs / "mars.md", docs / "jupiter.md"])
+    kb = make_kb(tmp_path / "kb", HashEmbedder(name=name))
+    report = kb.ingest([docs / "mars.md", docs / "jupiter.md"])
+    ids = kb._existing_collection().get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == report.chunks_total
+    assert report.unchanged_documents == 1  # mars finished before the crash
+
+
+def test_spans_index_the_source_file(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    for mode in ("dense", "bm25", "hybrid"):
+        results = kb.retrieve("moons of Mars", k=3, mode=mode)
+        assert results
+        for r in results:
+            assert open(r.source, encoding="utf-8").read()[r.start:r.end] == r.text
+
+
+def test_bm25_on_chinese(tmp_path, docs):
+    assert "臺灣" in tokenize("臺灣高鐵") and "高鐵" in tokenize("臺灣高鐵") and "the" not in tokenize("the moon")
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    top = kb.retrieve("高速鐵路哪一年通車", k=1, mode="bm25")[0]
+    assert "2007" in top.text
+
+
+def test_hybrid_fuses_both_rankings(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    hybrid = kb.retrieve("Great Red Spot storm", k=3, mode="hybrid")
+    assert "Great Red Spot" in hybrid[0].text
+    assert {"rrf"} <= set(hybrid[0].scores) and ("dense" in hybrid[0].scores or "bm25" in hybrid[0].scores)
+    assert [r.score for r in hybrid] == sorted((r.score for r in hybrid), reverse=True)
+
+
+def test_filters_threshold_and_mmr(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs / "mars.md"], tags=["space"])
+    kb.ingest([docs / "taiwan.md"], tags=["asia"])
+    mars = str((docs / "mars.md").resolve())
+    for mode in ("dense", "bm25", "hybrid"):
+        assert {r.source for r in kb.retrieve("moons 臺灣", k=10, mode=mode, where={"source": mars})} == {mars}
+        assert all("asia" in r.metadata["tags"] for r in kb.retrieve("moons 臺灣", k=10, mode=mode, where={"tags": "asia"}))
+    assert all(r.score >= 0.5 for r in kb.retrieve("Mars moons", k=10, mode="dense", min_score=0.5))
+    diverse = kb.retrieve("Mars", k=2, mode="dense", mmr=True)
+    assert len(diverse) == 2 and diverse[0].chunk_id != diverse[1].chunk_id
+
+
+def test_embedder_mismatch_refused_and_kb_untouched(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    count = kb.count()
+    with pytest.raises(KnowledgeBaseError) as e:
+        make_kb(tmp_path / "kb", HashEmbedder(dim=32, name="other")).ingest([docs])
+    assert "test-hash" in str(e.value)
+    assert make_kb(tmp_path / "kb").count() == count
+
+
+def test_empty_and_binary_files_skipped_with_reason(tmp_path, docs):
+    (docs / "empty.md").write_text("  \n", encoding="utf-8")
+    (docs / "bin.txt").write_bytes(b"\x00\x00\x01")
+    report = make_kb(tmp_path / "kb").ingest([docs])
+    reasons = dict(report.skipped)
+    assert report.documents == 3 and any("empty" in r for r in reasons.values()) and any("binary" in r for r in reasons.values())
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ConfigError):
+        KnowledgeBase(tmp_path, mode="fuzzy")
+    with pytest.raises(ConfigError):
+        KnowledgeBase("http://127.0.0.1:8000/a/b")
+    assert KnowledgeBase(tmp_path / "new").retrieve("anything", k=3) == []
+
+
+def test_server_down_is_clear():
+    with pytest.raises(KnowledgeBaseError) as e:
+        KnowledgeBase(f"http://127.0.0.1:{free_port()}/docs", embedder=HashEmbedder()).count()
+    assert "chroma run" in str(e.value)
+
+
+@pytest.mark.slow
+def test_chroma_server_mode(tmp_path, docs):
+    chroma = shutil.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")
+    port = free_port()
+    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}/space-docs"
+        first = make_kb(url).ingest([docs])
+        again = make_kb(url).ingest([docs])
+        assert first.chunks_added > 0 and (again.chunks_added, again.embedded) == (0, 0)
+        results = make_kb(url).retrieve("moons of Mars", k=2)
+        assert results and "Phobos" in results[0].text + results[1].text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_cli_ingest_query_with_minilm(tmp_path, docs):
+    kb = str(tmp_path / "kb")
+    first = json.loads(run_cli("ingest", str(docs), "--kb", kb, "--chunk-size", "80", "--chunk-overlap", "10", "--json").stdout)
+    assert first["documents"] == 3 and first["chunks_added"] == first["chunks_total"] > 0
+    second = run_cli("ingest", str(docs), "--kb", kb, "--chunk-size", "80", "--chunk-overlap", "10", "--json")
+    assert json.loads(second.stdout)["chunks_added"] == 0 and json.loads(second.stdout)["embedded"] == 0
+    for mode in ("dense", "bm25", "hybrid"):
+        r = run_cli("query", "How many moons does Mars have?", "--kb", kb, "--k", "3", "--mode", mode, "--json")
+        results = json.loads(r.stdout)["results"]
+        assert results and any("Phobos" in x["text"] for x in results)
+        for x in results:
+            assert open(x["source"], encoding="utf-8").read()[x["start"]:x["end"]] == x["text"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["ingest", "/no/such/dir", "--kb", "{kb}"], "no such file"),
+        (["ingest", "{docs}", "--kb", "{kb}", "--chunk-size", "100", "--chunk-overlap", "100"], "chunk_overlap"),
+        (["ingest", "{docs}", "--kb", "{kb}", "--splitter", "magic"], "unknown splitter"),
+        (["ingest", "{docs}", "--kb", "{kb}", "--embedder", "sentence-transformers:///no/model"], "not found"),
+        (["query", "x", "--kb", "{kb}/missing"], "no knowledge base"),
+        (["query", "x", "--kb", "http://127.0.0.1:{port}/c"], "chroma run"),
+    ],
+)
+def test_cli_bad_input(tmp_path, docs, args, needle):
+    subs = {"{kb}": str(tmp_path / "kb"), "{docs}": str(docs), "{port}": str(free_port())}
+    r = run_cli(*[_sub(a, subs) for a in args])
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def _sub(arg, subs):
+    for k, v in subs.items():
+        arg = arg.replace(k, v)
+    return arg
