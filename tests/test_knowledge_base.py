@@ -62,7 +62,10 @@ def test_prune_removes_deleted_files(tmp_path, docs):
     assert report.chunks_removed >= 1 and not any(s.endswith("jupiter.md") for s in kb.sources())
 
 
-def test_interrupted_ingest_resumes_without_duplicates(tmp_path, docs):
+def test_interrupted_ingest_resumes_without_duplicates(tmp_path, docs, monkeypatch):
+    from agentkit.retrievers import knowledge_base
+
+    monkeypatch.setattr(knowledge_base, "_BATCH", 1)  # one chunk per write: the crash lands mid-ingest
     class Exploding(HashEmbedder):
         def _embed_batch(self, texts):
             if any("Jupiter" in t for t in texts):

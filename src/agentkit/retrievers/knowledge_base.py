@@ -30,7 +30,7 @@ from agentkit.retrievers.fusion import reciprocal_rank_fusion
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_COLLECTION = "agentkit"
-_BATCH = 512  # chunks per embed/upsert call: keeps memory flat and progress moving
+_BATCH = 1024  # chunks per embed/upsert call: keeps memory flat and progress moving
 
 
 def chunk_id(source: str, chunk: Chunk) -> str:
@@ -236,22 +236,23 @@ class KnowledgeBase:
             report.chunks_total += len(chunks)
             report.unchanged_documents += not new and not stale
         report.documents = len(documents)
-        todo = sum(len(new) for _, new, _ in plans)
-        done = 0
-        for doc, new, stale in plans:
-            for b in range(0, len(new), _BATCH):
-                batch = new[b:b + _BATCH]
-                vectors = embedder.embed([c.text for _, c in batch])
-                col.upsert(
-                    ids=[i for i, _ in batch],
-                    embeddings=vectors.tolist(),
-                    documents=[c.text for _, c in batch],
-                    metadatas=[self._metadata(doc, c, tags) for _, c in batch],
-                )
-                done += len(batch)
-                if progress:
-                    progress(done, todo)
-            if stale:  # only after the new chunks are in: a failure never leaves a file with no chunks
+        # Embed across documents in large batches: sentence-transformers sorts each batch by length,
+        # so bigger batches pad less. Stale chunks go only after all new ones are in, so a failure
+        # never leaves a file with no chunks.
+        pending = [(doc, cid, c) for doc, new, _ in plans for cid, c in new]
+        for b in range(0, len(pending), _BATCH):
+            batch = pending[b:b + _BATCH]
+            vectors = embedder.embed([c.text for _, _, c in batch])
+            col.upsert(
+                ids=[cid for _, cid, _ in batch],
+                embeddings=vectors.tolist(),
+                documents=[c.text for _, _, c in batch],
+                metadatas=[self._metadata(doc, c, tags) for doc, _, c in batch],
+            )
+            if progress:
+                progress(b + len(batch), len(pending))
+        for _, new, stale in plans:
+            if stale:
                 col.delete(ids=stale)
             report.chunks_added += len(new)
             report.chunks_removed += len(stale)
