@@ -181,7 +181,8 @@ def demo(
     from agentkit import pipeline
     from agentkit.chunking import make_splitter
     from agentkit.errors import InputError
-    from agentkit.llm import load_llm
+    from agentkit.llm import GenerationParams, load_llm
+    from agentkit.pipeline import Answer
     from agentkit.retrievers import KnowledgeBase
 
     if not questions.is_file():
@@ -192,7 +193,8 @@ def demo(
     out.print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
               f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
     model = load_llm(llm)
-    pipe = pipeline.create("rag", model, retriever=base, k=3)
+    # Short answers keep the table readable; the tiny default model rambles when given room.
+    pipe = pipeline.create("rag", model, retriever=base, k=3).replace_step("answer", Answer(model, params=GenerationParams(max_tokens=80)))
     results = pipe.run_many(asked)
     table = Table("question", "answer", "sources (file [start:end])", "seconds", show_lines=True)
     for r in results:
