@@ -29,13 +29,15 @@ CORPORA = ["chatlogs", "finance", "pubmed", "state_of_the_union", "wikitexts"]
 SMALL = ["chatlogs", "state_of_the_union", "wikitexts"]
 
 
-def median_time(fn, runs: int) -> float:
-    times = []
+def median_times(a, b, runs: int) -> tuple[float, float]:
+    """Medians of ``runs`` timings of a and b, interleaved so machine noise hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, out in ((a, times[0]), (b, times[1])):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -46,7 +48,7 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", choices=["small", "all"], default="small", help="corpora for ingestion (splitting and queries always use all)")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--chunk-size", type=int, default=800)
     parser.add_argument("--chunk-overlap", type=int, default=100)
     args = parser.parse_args()
@@ -60,8 +62,7 @@ def main() -> None:
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     ours = make_splitter("recursive", chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, separators=SEPARATORS)
     theirs = RecursiveCharacterTextSplitter(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, separators=SEPARATORS, keep_separator="start")
-    t_ours = median_time(lambda: [ours.split(t) for t in texts], args.runs)
-    t_theirs = median_time(lambda: [theirs.split_text(t) for t in texts], args.runs)
+    t_ours, t_theirs = median_times(lambda: [ours.split(t) for t in texts], lambda: [theirs.split_text(t) for t in texts], args.runs)
     rows = [("split, agentkit (with spans)", f"{mb / t_ours:.1f} MB/s", ""), ("split, LangChain", f"{mb / t_theirs:.1f} MB/s", f"agentkit x{t_theirs / t_ours:.2f}")]
 
     # Ingestion: fresh caches and stores on both sides.
