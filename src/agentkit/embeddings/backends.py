@@ -32,13 +32,15 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", batch_size: int = 32, name: str = "") -> None:
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", batch_size: int | None = None, name: str = "") -> None:
         path = Path(model_path) if model_path else None
         if path is not None and not path.is_dir():
             raise ModelNotFoundError(f"sentence-transformers model directory not found: {path}", "give a local model directory, or sentence-transformers://default")
         self.model_path = path
         self.device = device
-        self.batch_size = batch_size
+        # On CPU small batches win: less padding to the longest text in the batch. Measured here on 227
+        # wikitexts chunks of <=800 chars: batch 4-8 ~4.1 s, 32 ~5.1 s, 128 ~7.8 s. GPUs want big batches.
+        self.batch_size = batch_size or (8 if device == "cpu" else 64)
         self.name = name or ("sentence-transformers/all-MiniLM-L6-v2" if path is None else f"sentence-transformers:{path.name}")
 
     @property
