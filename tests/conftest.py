@@ -93,3 +93,11 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpro
         [sys.executable, "-m", "agentkit.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+@pytest.fixture(scope="session")
+def web_site():  # type: ignore[no-untyped-def]
+    from tests.web_site import Site
+
+    with Site() as site:
+        yield site

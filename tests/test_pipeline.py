@@ -44,9 +44,21 @@ def test_rag_agent_chains_question_keywords_retrieval():
     retriever = ListRetriever(CHUNKS)
     r = pipeline.create("rag-agent", llm, retriever=retriever, k=1).run("Long preamble about space. Anyway: Mars moons, how many?")
     assert [t.name for t in r.trace] == ["extract_question", "extract_keywords", "retrieve", "answer"]
-    assert retriever.queries == ["How many moons does Mars have? Mars moons 火星"]
+    # 火星 shares no word with the English question: grounded keyword extraction drops it
+    assert retriever.queries == ["How many moons does Mars have? Mars moons"]
     assert r.answer == "Two moons." and len(r.sources) == 1
     assert r.usage.completion_tokens == sum(t.usage.completion_tokens for t in r.trace) > 0
+
+
+def test_weak_model_rewrites_fall_back_to_the_question():
+    from agentkit.pipeline import ExtractKeywords, ExtractQuestion
+
+    question = "臺大的校長是誰？"
+    junk = ScriptedLLM(["The user wants to know who the subject is.", "The, user, wants, 校長"])
+    state = ExtractKeywords(junk)(ExtractQuestion(junk)(QAState(question)))
+    assert state.query == question and state.keywords == ("校長",)
+    loose = ExtractKeywords(ScriptedLLM(["Mars, 火星"]), grounded=False)(QAState("How many moons does Mars have?"))
+    assert loose.keywords == ("Mars", "火星")
 
 
 def test_steps_can_be_added_swapped_dropped():

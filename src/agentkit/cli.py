@@ -40,6 +40,12 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _web_cache(no_cache: bool, refresh: bool) -> Any:
+    from agentkit.tools import WebCache
+
+    return WebCache(mode="off" if no_cache else "refresh" if refresh else "use")
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
@@ -65,6 +71,11 @@ def ask(
     kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
     k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
     mode: str = typer.Option("hybrid", "--mode", help="dense | bm25 | hybrid."),
+    source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
+    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR (default: $AGENTKIT_SEARCH or google)."),
+    allow_private: bool = typer.Option(False, "--allow-private", help="Let the web source fetch loopback/private addresses."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
+    refresh: bool = typer.Option(False, "--refresh", help="Search and fetch anew, then update the cache."),
     language: str = typer.Option(None, "--language", help="Answer language rule, e.g. zh-TW, en."),
     max_tokens: int = typer.Option(192, "--max-tokens"),
     temperature: float = typer.Option(0.0, "--temperature"),
@@ -75,10 +86,15 @@ def ask(
     from agentkit import pipeline
     from agentkit.llm import GenerationParams, load_llm
     from agentkit.pipeline import Answer
-    from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.sources import build_retriever
+    from agentkit.tools import Fetcher
 
-    name = pipeline_name or ("rag" if kb else "naive")
-    retriever = KnowledgeBase(kb, mode=mode) if kb else None  # type: ignore[arg-type]
+    source = source or ("kb" if kb else None)
+    name = pipeline_name or ("rag" if source else "naive")
+    retriever = None
+    if source:
+        cache = _web_cache(no_cache, refresh)
+        retriever = build_retriever(source, kb, mode, search_backend, cache=cache, fetcher=Fetcher(allow_private=allow_private, cache=cache))
     model = load_llm(llm)
     pipe = pipeline.create(name, model, retriever=retriever, k=k, language=language)
     pipe = pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))
@@ -202,6 +218,55 @@ def demo(
         table.add_row(r.question, r.answer, cites, "\n".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
     out.print(table)
     out.print(f"[dim]model: {model.spec}; retrieval: hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)[/]")
+
+
+@app.command()
+@user_errors
+def search(
+    query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
+    backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng:URL | local:DIR, options as name?key=value."),
+    n: int = typer.Option(3, "--n", help="Results to return (at most 20)."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    refresh: bool = typer.Option(False, "--refresh"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search the web (or a local folder of pages)."""
+    from agentkit.retrievers.sources import default_search_spec
+    from agentkit.tools import load_search
+
+    results = load_search(backend or default_search_spec(), _web_cache(no_cache, refresh)).search(query_text, n)
+    if as_json:
+        _print_json({"query": query_text, "results": [{k: v for k, v in r.to_dict().items() if k != "text"} for r in results]})
+        return
+    if not results:
+        out.print("[yellow]no results[/]")
+    for r in results:
+        out.print(f"[bold]{r.rank}. {r.title}[/]\n   [blue]{r.url}[/]\n   {r.snippet}", highlight=False)
+
+
+@app.command()
+@user_errors
+def fetch(
+    url: str = typer.Argument(..., help="http(s) URL of the page."),
+    allow_private: bool = typer.Option(False, "--allow-private", help="Allow loopback/private/link-local addresses."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds for the whole page."),
+    max_bytes: int = typer.Option(2_000_000, "--max-bytes", help="Body cap; longer pages are truncated."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    refresh: bool = typer.Option(False, "--refresh"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fetch one page and print its visible text."""
+    from agentkit.errors import FetchError
+    from agentkit.tools import Fetcher
+
+    page = Fetcher(timeout=timeout, total_timeout=timeout + 1, max_bytes=max_bytes, allow_private=allow_private, cache=_web_cache(no_cache, refresh)).fetch(url)
+    if not page.ok:
+        raise FetchError(page.error)
+    if as_json:
+        _print_json({k: v for k, v in page.to_dict().items() if k in ("url", "final_url", "title", "text", "content_type", "encoding", "truncated", "status")})
+        return
+    out.print(f"[bold]{page.title}[/] [dim]{page.final_url} ({page.content_type}, {page.encoding}{', truncated' if page.truncated else ''})[/]", highlight=False)
+    out.print(page.text, highlight=False, markup=False)
 
 
 def main() -> None:

@@ -43,3 +43,11 @@ class InputError(AgentkitError):
 
 class KnowledgeBaseError(AgentkitError):
     """A knowledge base that cannot be opened or written as asked."""
+
+
+class SearchError(AgentkitError):
+    """A web search that failed: engine unreachable, blocked us, or answered garbage."""
+
+
+class FetchError(AgentkitError):
+    """A page that could not be fetched: refused by the URL guard, timed out, too many redirects, not text."""

@@ -32,8 +32,11 @@ class ExtractQuestion:
         return self._apply(state, await self.agent.arun(state.question))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
-        # A weak model may return nothing useful; the original question is the safe fallback.
-        query = _first_line(out.text) or state.question
+        # A weak model may return nothing useful, or a sentence about something else (SmolLM2 often says
+        # "The user wants to know ..."): when the rewrite shares too few words with the input, keep the input.
+        query = _first_line(out.text)
+        if not query or _overlap(query, state.question) < 0.5:
+            query = state.question
         return _with_output(state, out, query=query)
 
 
@@ -42,9 +45,12 @@ class ExtractKeywords:
 
     name = "extract_keywords"
 
-    def __init__(self, llm: LLM | str | None = None, max_keywords: int = 6, params: GenerationParams | None = None) -> None:
+    def __init__(self, llm: LLM | str | None = None, max_keywords: int = 6, params: GenerationParams | None = None, grounded: bool = True) -> None:
         self.agent = LLMAgent.from_role(KEYWORD_EXTRACTION, llm, params=params or GenerationParams(max_tokens=48))
         self.max_keywords = max_keywords
+        #: keep only keywords that share a word (or CJK character pair) with the question: drops a weak
+        #: model's filler ("The", "user") at the cost of cross-language expansions
+        self.grounded = grounded
 
     def __call__(self, state: QAState) -> QAState:
         return self._apply(state, self.agent.run(state.query or state.question))
@@ -53,7 +59,11 @@ class ExtractKeywords:
         return self._apply(state, await self.agent.arun(state.query or state.question))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
-        return _with_output(state, out, keywords=parse_keywords(out.text, self.max_keywords))
+        keywords = parse_keywords(out.text, self.max_keywords * 2 if self.grounded else self.max_keywords)
+        if self.grounded:
+            source = f"{state.question} {state.query}"
+            keywords = tuple(k for k in keywords if _overlap(k, source) > 0)[: self.max_keywords]
+        return _with_output(state, out, keywords=keywords)
 
 
 class Retrieve:
@@ -82,7 +92,7 @@ class Answer:
         self.agent = LLMAgent.from_role(QA, llm, language=language, params=params or GenerationParams(max_tokens=192))
 
     def _blocks(self, state: QAState) -> list[ContextBlock]:
-        return [ContextBlock(c.text, c.label) for c in state.contexts]
+        return [ContextBlock(c.text, c.label, bool(c.metadata.get("untrusted"))) for c in state.contexts]
 
     def __call__(self, state: QAState) -> QAState:
         return self._apply(state, self.agent.run(state.question, self._blocks(state)))
@@ -94,6 +104,14 @@ class Answer:
         # Sources are the contexts that actually reached the prompt, in order (cut ones keep their span).
         used = state.contexts[: len(out.context_used)]
         return _with_output(state, out, answer=out.text, reasoning=out.reasoning, sources=used)
+
+
+def _overlap(text: str, reference: str) -> float:
+    """Share of ``text``'s search tokens (words, CJK characters and bigrams) that occur in ``reference``."""
+    from agentkit.retrievers.bm25 import tokenize
+
+    tokens = set(tokenize(text))
+    return len(tokens & set(tokenize(reference))) / len(tokens) if tokens else 0.0
 
 
 def _first_line(text: str) -> str:

@@ -22,6 +22,8 @@ class RetrievedChunk:
 
     @property
     def label(self) -> str:
+        if self.source.startswith(("http://", "https://")):
+            return f"{self.source} (chars {self.start}-{self.end})"
         name = self.source.replace("\\", "/").rsplit("/", 1)[-1]
         return f"{name}:{self.start}-{self.end}"
 
