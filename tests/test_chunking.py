@@ -26,6 +26,8 @@ SPLITTERS = [
     ("sentence", dict(chunk_size=15, chunk_overlap=0, size_unit="tokens")),
     ("markdown", dict(chunk_size=60, chunk_overlap=0)),
     ("semantic", dict(chunk_size=60, chunk_overlap=0, embed=_embed)),
+    ("paragraph", dict(chunk_size=50, chunk_overlap=0)),
+    ("paragraph", dict(chunk_size=12, chunk_overlap=3, size_unit="tokens")),
 ]
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from agentkit.errors import InputError
-from agentkit.loaders import decode_bytes, expand_paths, load_file
+from agentkit.loaders import expand_paths, load_file
 
 
 def test_big5_and_gb2312_decoded(tmp_path):

@@ -6,6 +6,7 @@ from typing import Any
 
 from agentkit.chunking.base import Chunk, SizeUnit, Splitter
 from agentkit.chunking.markdown import MarkdownSplitter
+from agentkit.chunking.paragraph import ParagraphSplitter
 from agentkit.chunking.recursive import DEFAULT_SEPARATORS, RecursiveSplitter
 from agentkit.chunking.semantic import SemanticSplitter
 from agentkit.chunking.sentence import SentenceSplitter, sentence_spans
@@ -18,6 +19,7 @@ splitters.register("token", TokenSplitter)
 splitters.register("sentence", SentenceSplitter)
 splitters.register("markdown", MarkdownSplitter)
 splitters.register("semantic", SemanticSplitter)
+splitters.register("paragraph", ParagraphSplitter)
 
 
 def make_splitter(name: str = "recursive", **kwargs: Any) -> Splitter:
@@ -35,5 +37,5 @@ def splitter_from_dict(data: dict[str, Any], **extra: Any) -> Splitter:
 
 __all__ = [
     "Chunk", "SizeUnit", "Splitter", "RecursiveSplitter", "TokenSplitter", "SentenceSplitter", "MarkdownSplitter",
-    "SemanticSplitter", "DEFAULT_SEPARATORS", "sentence_spans", "splitters", "make_splitter", "splitter_from_dict",
+    "SemanticSplitter", "ParagraphSplitter", "DEFAULT_SEPARATORS", "sentence_spans", "splitters", "make_splitter", "splitter_from_dict",
 ]

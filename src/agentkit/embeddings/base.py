@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -11,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from agentkit.cache_dir import default_cache_dir, open_sqlite
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
@@ -52,10 +53,6 @@ class Embedder(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("AGENTKIT_CACHE_DIR") or Path.home() / ".cache" / "agentkit")
-
-
 class CachedEmbedder(Embedder):
     """Wraps an embedder with an on-disk cache keyed by (model name, sha256 of the text).
 
@@ -73,10 +70,7 @@ class CachedEmbedder(Embedder):
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, hash BLOB, vector BLOB, PRIMARY KEY (model, hash))")
+            self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, hash BLOB, vector BLOB, PRIMARY KEY (model, hash))")
         return self._db
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentkit.embeddings.base import default_cache_dir
+from agentkit.cache_dir import default_cache_dir, open_sqlite
 from agentkit.errors import ConfigError
 
 MODES = ("use", "refresh", "off")
@@ -34,10 +34,7 @@ class WebCache:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS entries (kind TEXT, key TEXT, created REAL, value TEXT, PRIMARY KEY (kind, key))")
+            self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS entries (kind TEXT, key TEXT, created REAL, value TEXT, PRIMARY KEY (kind, key))")
         return self._db
 
     def get(self, kind: str, key: str) -> Any | None:
