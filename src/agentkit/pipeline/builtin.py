@@ -44,3 +44,38 @@ pipelines.register("rag-agent", rag_agent)
 def create(name: str, llm: LLM | str | None = None, **kwargs: Any) -> Pipeline:
     """``create("rag", llm="llama-cpp://default", retriever=kb, k=4)``."""
     return pipelines.get(name)(llm, **kwargs)
+
+
+def build(
+    name: str | None = None,
+    llm: LLM | str | None = None,
+    *,
+    source: str | None = None,
+    kb: str | None = None,
+    kb_mode: str = "hybrid",
+    search: str | None = None,
+    k: int = 4,
+    language: str | None = None,
+    max_tokens: int = 192,
+    temperature: float = 0.0,
+    timeout: float = 120.0,
+    web_cache: Any = None,
+    allow_private: bool = False,
+) -> Pipeline:
+    """A named pipeline wired from plain options (what the CLI's ``ask`` and ``hw01 run`` take).
+
+    ``source``: ``kb``, ``web`` or ``both``; default ``kb`` when ``kb`` is given. ``name`` defaults to ``rag``
+    when there is a source, else ``naive``.
+    """
+    from agentkit.llm import GenerationParams
+    from agentkit.retrievers.sources import build_retriever
+    from agentkit.tools.fetch import Fetcher
+
+    source = source or ("kb" if kb else None)
+    name = name or ("rag" if source else "naive")
+    retriever = None
+    if source:
+        retriever = build_retriever(source, kb, kb_mode, search, cache=web_cache, fetcher=Fetcher(allow_private=allow_private, cache=web_cache))
+    model = load_llm(llm)
+    pipe = create(name, model, retriever=retriever, k=k, language=language)
+    return pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))
