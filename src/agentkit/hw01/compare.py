@@ -53,7 +53,7 @@ def bar_chart(runs: Sequence[RunScores], target: str | Path, baselines: dict[str
         ax.bar_label(bars, fontsize=8)
     for name, value in (baselines or {}).items():
         ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
-        ax.text(len(runs) - 0.5, value, f" NTU {name} ({value})", fontsize=7, va="bottom", color="grey")
+        ax.text(-0.4, value, f"NTU {name} ({value})", fontsize=7, va="bottom", ha="left", color="grey")
     total = runs[0].reports[modes[0]].total if runs and modes else 0
     ax.set_xticks(x + width * (len(modes) - 1) / 2, [r.name for r in runs], fontsize=8)
     ax.set_ylabel(f"correct of {total}")
