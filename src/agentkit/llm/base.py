@@ -41,6 +41,9 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int | None = 0
     timeout: float | None = 120.0
+    #: constrain the output to JSON matching this schema where the backend can (llama.cpp grammar,
+    #: OpenAI-style ``response_format``, Ollama ``format``); callers still parse defensively
+    json_schema: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:

@@ -105,6 +105,7 @@ class LlamaCppLLM(LLM):
                 stop=list(params.stop) or None,
                 seed=params.seed,
                 stream=True,
+                response_format={"type": "json_object", "schema": params.json_schema} if params.json_schema else None,
             )
             count = 0
             for chunk in chunks:

@@ -73,7 +73,8 @@ class OllamaLLM(LLM):
     def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
         try:
             for part in self._client(params.timeout).chat(
-                model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True
+                model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True,
+                format=params.json_schema,
             ):
                 piece = part.message.content if part.message else ""
                 if piece:

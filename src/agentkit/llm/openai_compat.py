@@ -82,6 +82,8 @@ class OpenAICompatLLM(LLM):
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.json_schema:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}}
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body

@@ -193,6 +193,12 @@ class KnowledgeBase:
             return []
         return sorted({m["source"] for m in col.get(include=["metadatas"])["metadatas"] or []})
 
+    def chunks(self) -> list[RetrievedChunk]:
+        """Every stored chunk (score 0), ordered by source and position."""
+        index = self.bm25_index()
+        found = [index._chunk(i, 0.0) for i in range(len(index.ids))]
+        return sorted(found, key=lambda c: (c.source, c.start, c.end, c.chunk_id))
+
     # ---- ingestion -----------------------------------------------------------------------------
 
     def ingest(

@@ -1,0 +1,256 @@
+"""Quality filters over QA records. Each is a callable ``records -> (kept, dropped)`` where ``dropped`` holds
+``(record, reason)``, so the job can report how many each filter removed and why."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentkit.distill.records import QARecord
+
+Dropped = list[tuple[QARecord, str]]
+Filter = Callable[[Sequence[QARecord]], tuple[list[QARecord], Dropped]]
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[A-Za-z\u3400-\u9fff\uf900-\ufaff]")
+# Questions that only make sense next to the chunk, and answers that describe things the data never had.
+_NOT_STANDALONE = re.compile(
+    r"\b(this|the above|the following|the given|the provided)\s+(text|article|passage|document|paragraph|context|excerpt|image|figure|table)\b"
+    r"|according to the (text|passage|article|document)|\bthe image shows\b|\bin the image\b"
+    r"|本文|上文|上述|以上內容|以上内容|這篇文章|这篇文章|這段文字|这段文字|根據文章|根据文章|如圖|如图|圖中|图中",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LengthFilter:
+    name = "length"
+    min_question: int = 8
+    max_question: int = 400
+    min_answer: int = 2
+    max_answer: int = 3000
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        kept, dropped = [], []
+        for r in records:
+            q, a = len(r.question.strip()), len(r.answer.strip())
+            if not self.min_question <= q <= self.max_question:
+                dropped.append((r, f"question length {q} outside [{self.min_question}, {self.max_question}]"))
+            elif not self.min_answer <= a <= self.max_answer:
+                dropped.append((r, f"answer length {a} outside [{self.min_answer}, {self.max_answer}]"))
+            else:
+                kept.append(r)
+        return kept, dropped
+
+
+class StandaloneFilter:
+    name = "standalone"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        kept, dropped = [], []
+        for r in records:
+            hit = _NOT_STANDALONE.search(r.question) or _NOT_STANDALONE.search(r.answer)
+            if hit:
+                dropped.append((r, f"refers to material the reader cannot see: {hit.group(0)!r}"))
+            else:
+                kept.append(r)
+        return kept, dropped
+
+
+def cjk_share(text: str) -> float:
+    letters = _LETTER.findall(text)
+    return len(_CJK.findall(text)) / len(letters) if letters else 0.0
+
+
+@dataclass(frozen=True)
+class LanguageFilter:
+    """``zh*``: question and answer mostly CJK (>= 0.3 of letters); ``en``: almost none (< 0.1). zh-TW/zh-CN
+    also reject text in the other script (OpenCC changes more than 5 % of its CJK characters)."""
+
+    language: str
+    name = "language"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        kept, dropped = [], []
+        for r in records:
+            reason = self._reason(r.question) or (None if r.kind == "refusal" else self._reason(r.answer))
+            if reason:
+                dropped.append((r, reason))
+            else:
+                kept.append(r)
+        return kept, dropped
+
+    def _reason(self, text: str) -> str | None:
+        share = cjk_share(text)
+        if self.language.startswith("zh"):
+            if share < 0.3:
+                return f"not {self.language}: {share:.0%} CJK"
+            script = _other_script_share(text, self.language)
+            if script > 0.05:
+                return f"not {self.language}: {script:.0%} of characters are in the other Chinese script"
+        elif self.language == "en" and share >= 0.1:
+            return f"not English: {share:.0%} CJK"
+        return None
+
+
+def _other_script_share(text: str, language: str) -> float:
+    import opencc
+
+    convert = opencc.OpenCC("s2t" if language == "zh-TW" else "t2s").convert
+    chars = _CJK.findall(text)
+    converted = convert("".join(chars))
+    return sum(a != b for a, b in zip(chars, converted)) / len(chars) if chars else 0.0
+
+
+@dataclass(frozen=True)
+class LexicalGroundedness:
+    """Share of the answer's words (CJK characters/bigrams) found in its retrieved context; refusals pass."""
+
+    threshold: float = 0.5
+    name = "grounded-lexical"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        from agentkit.retrievers.bm25 import tokenize
+
+        kept, dropped = [], []
+        for r in records:
+            if r.kind == "refusal":
+                kept.append(r)
+                continue
+            answer = set(tokenize(r.answer))
+            context = set(tokenize(" ".join(r.context_texts)))
+            share = len(answer & context) / len(answer) if answer else 0.0
+            r = r.replace(scores={**r.scores, "grounded_lexical": round(share, 3)})
+            if share < self.threshold:
+                dropped.append((r, f"only {share:.0%} of the answer's words are in its context (< {self.threshold:.0%})"))
+            else:
+                kept.append(r)
+        return kept, dropped
+
+
+JUDGE_TASK = (
+    'Is every claim of the answer supported by the context? Reply with JSON only: {"supported": true or false, "reason": "..."}.'
+)
+
+
+@dataclass
+class JudgeGroundedness:
+    """An LLM judge reads context, question and answer (cached by the job's checkpoint through ``cache``)."""
+
+    llm: Any
+    cache: Any = None
+    name = "grounded-judge"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        import json
+
+        from agentkit.agents import LLMAgent
+        from agentkit.llm import GenerationParams
+
+        schema = {"type": "object", "properties": {"supported": {"type": "boolean"}, "reason": {"type": "string"}}, "required": ["supported"]}
+        agent = LLMAgent("You check whether answers are supported by their context.", JUDGE_TASK, self.llm, params=GenerationParams(max_tokens=96, json_schema=schema), input_label="Case")
+        kept, dropped = [], []
+        for r in records:
+            if r.kind == "refusal":
+                kept.append(r)
+                continue
+            case = json.dumps({"context": list(r.context_texts), "question": r.question, "answer": r.answer}, ensure_ascii=False)
+            verdict = self.cache.get(f"judge|{r.id}") if self.cache else None
+            if verdict is None:
+                text = agent.run(case).text
+                match = re.search(r"\{.*\}", text, re.DOTALL)
+                try:
+                    data = json.loads(match.group(0)) if match else {}
+                except ValueError:
+                    data = {}
+                verdict = {"supported": bool(data.get("supported", False)), "reason": str(data.get("reason", text[:200]))}
+                if self.cache:
+                    self.cache.put(f"judge|{r.id}", verdict)
+            r = r.replace(scores={**r.scores, "grounded_judge": 1.0 if verdict["supported"] else 0.0})
+            (kept.append(r) if verdict["supported"] else dropped.append((r, f"judge: unsupported ({verdict['reason'][:120]})")))
+        return kept, dropped
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"[\W_]+", "", text)
+
+
+class ExactDedup:
+    name = "dedup-exact"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        return _dedup(records, lambda r: normalize(r.question) + "\0" + normalize(r.answer), "same question and answer as")
+
+
+class NumbersDedup:
+    """The same record with different digits ("costs 30 dollars" / "costs 45 dollars") is one template."""
+
+    name = "dedup-numbers"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        return _dedup(records, lambda r: re.sub(r"\d+", "#", normalize(r.question)), "differs only in numbers from")
+
+
+def _dedup(records: Sequence[QARecord], key: Callable[[QARecord], str], why: str) -> tuple[list[QARecord], Dropped]:
+    seen: dict[str, QARecord] = {}
+    kept, dropped = [], []
+    for r in records:
+        k = key(r)
+        if k in seen:
+            dropped.append((r, f"{why} {seen[k].id}"))
+        else:
+            seen[k] = r
+            kept.append(r)
+    return kept, dropped
+
+
+@dataclass(frozen=True)
+class MinHashDedup:
+    """Near-duplicate questions by MinHash over character 3-grams (datasketch LSH, Jaccard >= threshold)."""
+
+    threshold: float = 0.8
+    num_perm: int = 128
+    name = "dedup-near"
+
+    def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        from datasketch import MinHash, MinHashLSH
+
+        lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        kept, dropped = [], []
+        for i, r in enumerate(records):
+            text = normalize(r.question)
+            sketch = MinHash(num_perm=self.num_perm, seed=1)
+            for gram in {text[j:j + 3] for j in range(max(1, len(text) - 2))}:
+                sketch.update(gram.encode("utf-8"))
+            near = lsh.query(sketch)
+            if near:
+                dropped.append((r, f"near-duplicate (MinHash Jaccard >= {self.threshold}) of {sorted(near)[0].split('#')[0]}"))
+                continue
+            lsh.insert(r.id + f"#{i}", sketch)
+            kept.append(r)
+        return kept, dropped
+
+
+def run_filters(records: Sequence[QARecord], filters: Sequence[Any]) -> tuple[list[QARecord], dict[str, list[dict[str, str]]]]:
+    """Apply filters in order; returns the kept records and, per filter, the dropped ids with reasons."""
+    report: dict[str, list[dict[str, str]]] = {}
+    current = list(records)
+    for f in filters:
+        current, dropped = f(current)
+        report[f.name] = [{"id": r.id, "question": r.question[:120], "reason": why} for r, why in dropped]
+    return current, report
+
+
+def default_filters(language: str | None = None, grounded_threshold: float = 0.5, judge: Any = None) -> list[Any]:
+    chain: list[Any] = [LengthFilter(), StandaloneFilter()]
+    if language:
+        chain.append(LanguageFilter(language))
+    chain.append(LexicalGroundedness(grounded_threshold))
+    if judge is not None:
+        chain.append(judge)
+    chain += [ExactDedup(), NumbersDedup(), MinHashDedup()]
+    return chain

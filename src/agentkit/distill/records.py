@@ -1,0 +1,62 @@
+"""The record a distillation job produces: one question–answer pair with its provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+#: bump when a generation prompt changes: cached generations of another version are not reused
+PROMPT_VERSION = "distill-v1"
+
+
+@dataclass(frozen=True)
+class QARecord:
+    question: str
+    answer: str
+    #: the seed chunk the question came from
+    source: str = ""
+    start: int = 0
+    end: int = 0
+    chunk_id: str = ""
+    style: str = "factual"
+    #: "qa", or "refusal" for a question the documents do not answer
+    kind: str = "qa"
+    system: str = ""
+    language: str = ""
+    teacher: str = ""
+    prompt_version: str = PROMPT_VERSION
+    #: labels and texts of the retrieved chunks the answer was written from
+    context_labels: tuple[str, ...] = ()
+    context_texts: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(f"{self.question}\0{self.answer}\0{self.chunk_id}".encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> QARecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["context_labels"] = list(self.context_labels)
+        data["context_texts"] = list(self.context_texts)
+        return {"id": self.id, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QARecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("context_labels", "context_texts"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)
+
+    def provenance(self) -> dict[str, Any]:
+        """What the side file keeps for each exported record."""
+        return {
+            "id": self.id, "source": self.source, "start": self.start, "end": self.end, "chunk_id": self.chunk_id,
+            "style": self.style, "kind": self.kind, "teacher": self.teacher, "prompt_version": self.prompt_version,
+            "contexts": list(self.context_labels), "scores": self.scores,
+        }
