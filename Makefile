@@ -18,7 +18,7 @@ $(BIN)/python:
 # torch is pinned first: the CPU build lies on local disk; an unpinned torch would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,bench,langchain]'
 	touch $@
 
 install: $(VENV)/.installed

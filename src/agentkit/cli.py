@@ -101,7 +101,7 @@ def ask(
 @user_errors
 def ingest(
     paths: list[str] = typer.Argument(..., help="Files or directories."),
-    kb: str = typer.Option(..., "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
+    kb: str = typer.Option(..., "--kb", help="Knowledge base: a directory, http://HOST:PORT/COLLECTION (Chroma) or ragflow://HOST:PORT/DATASET."),
     splitter: str = typer.Option("recursive", "--splitter", help="recursive | token | sentence | markdown | semantic."),
     chunk_size: int = typer.Option(800, "--chunk-size"),
     chunk_overlap: int = typer.Option(100, "--chunk-overlap"),
@@ -117,11 +117,12 @@ def ingest(
 ) -> None:
     """Chunk, embed and store documents; unchanged files add and embed nothing."""
     from agentkit.chunking import make_splitter
-    from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.sources import open_knowledge_base
 
     split = make_splitter(splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap, size_unit=size_unit, tokenizer=tokenizer)
-    base = KnowledgeBase(kb, embedder=embedder, splitter=split)
-    bar, update = _progress("embedding")
+    # RAGFlow parses and chunks on its side (its chunk_method / parser_config live in the ragflow:// spec).
+    base = open_knowledge_base(kb, embedder=embedder, splitter=split)
+    bar, update = _progress("parsing" if kb.startswith("ragflow") else "embedding")
     with bar:
         report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
     if as_json:
@@ -150,10 +151,10 @@ def query(
 ) -> None:
     """Retrieve chunks from a knowledge base."""
     from agentkit.errors import KnowledgeBaseError
-    from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.sources import open_knowledge_base
 
-    base = KnowledgeBase(kb, mode=mode)  # type: ignore[arg-type]
-    if not base.is_server and not Path(kb).is_dir():
+    base = open_knowledge_base(kb, mode=mode)
+    if not getattr(base, "is_server", True) and not Path(kb).is_dir():
         raise KnowledgeBaseError(f"no knowledge base at {kb}", "create it with: agentkit ingest PATH --kb " + kb)
     where: dict[str, Any] = {}
     if source:
