@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Callable, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +44,9 @@ class GenerationParams:
     #: constrain the output to JSON matching this schema where the backend can (llama.cpp grammar,
     #: OpenAI-style ``response_format``, Ollama ``format``); callers still parse defensively
     json_schema: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
+    #: low | medium | high for reasoning models: OpenAI-style ``reasoning_effort``, Ollama ``think``;
+    #: backends without the notion ignore it (the router also scales max_tokens and timeout with it)
+    reasoning_effort: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:
@@ -56,6 +59,8 @@ class GenerationParams:
             raise ConfigError(f"repeat_penalty={self.repeat_penalty} must be positive", "use e.g. 1.1")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError(f"timeout={self.timeout} must be positive", "use seconds > 0, or None")
+        if self.reasoning_effort not in (None, "low", "medium", "high"):
+            raise ConfigError(f"reasoning_effort={self.reasoning_effort!r} is not low, medium or high", "use low, medium or high")
         if isinstance(self.stop, str):  # a bare string would be split into characters
             object.__setattr__(self, "stop", (self.stop,))
         else:
@@ -165,7 +170,9 @@ class LLM(ABC):
                 raise self._timeout(params)
             yield piece
 
-    def generate(self, messages: str | Sequence[Message | dict[str, str]], params: GenerationParams | None = None) -> Completion:
+    def generate(self, messages: str | Sequence[Message | dict[str, str]], params: GenerationParams | None = None,
+                 on_token: Callable[[str], None] | None = None) -> Completion:
+        """The whole completion; ``on_token`` sees each raw piece as it arrives (for live display)."""
         params = params or GenerationParams()
         msgs = as_messages(messages)
         info = _StreamInfo()
@@ -174,6 +181,8 @@ class LLM(ABC):
         pieces = []
         for piece in self._stream(msgs, params, info):
             pieces.append(piece)
+            if on_token is not None:
+                on_token(piece)
             if deadline is not None and time.monotonic() > deadline:
                 raise self._timeout(params)
         raw = "".join(pieces)

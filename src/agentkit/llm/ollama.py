@@ -75,6 +75,7 @@ class OllamaLLM(LLM):
             for part in self._client(params.timeout).chat(
                 model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True,
                 format=params.json_schema,
+                **({"think": params.reasoning_effort} if params.reasoning_effort else {}),
             ):
                 piece = part.message.content if part.message else ""
                 if piece:

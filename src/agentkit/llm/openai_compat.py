@@ -82,6 +82,8 @@ class OpenAICompatLLM(LLM):
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.reasoning_effort:
+            body["reasoning_effort"] = params.reasoning_effort
         if params.json_schema:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}}
         if stream:

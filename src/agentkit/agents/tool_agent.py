@@ -1,0 +1,120 @@
+"""A tool-using agent: the model either calls a tool or answers, step by step, within a bounded number of steps.
+
+The protocol is JSON, constrained by a schema where the backend supports it (a grammar on llama.cpp):
+``{"tool": NAME, "arguments": {...}}`` or ``{"answer": "..."}``. Tool results (cut to ``max_tool_chars``) and
+tool errors go back to the model as observations; every call is in the trace. When the steps run out, the
+model must answer from what it has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit.errors import ConfigError
+from agentkit.llm import LLM, GenerationParams, load_llm
+from agentkit.llm.base import Message
+from agentkit.tools.functions import Tool
+
+SYSTEM = (
+    "You are an assistant that can use tools. Reply with JSON only. To use a tool: "
+    '{{"tool": "<name>", "arguments": {{...}}}}. To answer: {{"answer": "<your answer>"}}. '
+    "Use a tool when it helps; answer as soon as you can.\nTools:\n{tools}"
+)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    tool: str
+    arguments: dict[str, Any]
+    result: str
+    error: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tool": self.tool, "arguments": self.arguments, "result": self.result, "error": self.error, "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class ToolRun:
+    answer: str
+    calls: list[ToolCall] = field(default_factory=list)
+    steps: int = 0
+    stopped: str = "answer"  # answer | max_steps
+
+
+def _schema(tools: Sequence[Tool]) -> dict[str, Any]:
+    # Either a tool call or an answer, never an empty object.
+    return {"anyOf": [
+        {"type": "object", "properties": {"tool": {"type": "string", "enum": [t.name for t in tools]}, "arguments": {"type": "object"}}, "required": ["tool", "arguments"]},
+        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+    ]}
+
+
+def parse_action(text: str) -> dict[str, Any]:
+    """The first JSON object in ``text``; free text counts as an answer."""
+    match = re.search(r"\{.*\}", text, re.DOTALL)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+            if isinstance(data, dict):
+                return data
+        except ValueError:
+            pass
+    return {"answer": text.strip()}
+
+
+class ToolAgent:
+    def __init__(self, llm: LLM | str | None, tools: Sequence[Tool], max_steps: int = 5, max_tool_chars: int = 2000, params: GenerationParams | None = None) -> None:
+        if max_steps < 1:
+            raise ConfigError(f"max_steps={max_steps} must be >= 1", "allow at least one step")
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate tool names: {names}", "give every tool its own name")
+        self.llm = load_llm(llm)
+        self.tools = {t.name: t for t in tools}
+        self.max_steps = max_steps
+        self.max_tool_chars = max_tool_chars
+        self.params = (params or GenerationParams(max_tokens=256)).replace(json_schema=_schema(tools) if tools else None)
+
+    def run(self, question: str) -> ToolRun:
+        catalog = "\n".join(json.dumps(t.spec(), ensure_ascii=False) for t in self.tools.values())
+        messages = [Message("system", SYSTEM.format(tools=catalog)), Message("user", question)]
+        run = ToolRun("")
+        for step in range(1, self.max_steps + 1):
+            run.steps = step
+            reply = self.llm.generate(messages, self.params).text
+            action = parse_action(reply)
+            name = action.get("tool")
+            if not name or "answer" in action and name not in self.tools:
+                run.answer = str(action.get("answer", reply)).strip()
+                return run
+            call = self._call(str(name), action.get("arguments") or {})
+            run.calls.append(call)
+            messages += [Message("assistant", reply), Message("user", f"Observation from {call.tool}{' (error)' if call.error else ''}:\n{call.result}")]
+        # Out of steps: one last turn without tools.
+        run.stopped = "max_steps"
+        messages.append(Message("user", "No more tool calls. Answer the question now from the observations."))
+        final = self.llm.generate(messages, self.params.replace(json_schema={"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})).text
+        run.answer = str(parse_action(final).get("answer", final)).strip()
+        return run
+
+    def _call(self, name: str, arguments: Any) -> ToolCall:
+        started = time.perf_counter()
+        tool = self.tools.get(name)
+        if tool is None:
+            return ToolCall(name, {}, f"unknown tool '{name}'; available: {', '.join(self.tools)}", True, 0.0)
+        if not isinstance(arguments, dict):
+            return ToolCall(name, {}, "arguments must be a JSON object", True, 0.0)
+        try:
+            result = str(tool(**arguments))
+            error = False
+        except Exception as exc:  # a tool's failure is an observation for the model, not a crash
+            result, error = f"{type(exc).__name__}: {exc}", True
+        if len(result) > self.max_tool_chars:
+            result = result[: self.max_tool_chars] + f"\n[... cut: {len(result) - self.max_tool_chars} more characters]"
+        return ToolCall(name, arguments, result, error, time.perf_counter() - started)

@@ -1,0 +1,12 @@
+"""Conversations: sessions with window-aware trimming, routing between a standard and a pro model,
+guardrails with retry and fallback, and the engine that runs one turn."""
+
+from agentkit.chat.engine import ChatEngine, TurnResult
+from agentkit.chat.guardrails import AttachmentClaims, Check, Decision, Degenerate, GuardedChat, GuardedReply, LanguageRule, Turn, repetitive
+from agentkit.chat.router import EFFORT, Route, Router, effort_params
+from agentkit.chat.session import ChatSession, SessionStore, trim
+
+__all__ = [
+    "ChatEngine", "TurnResult", "AttachmentClaims", "Check", "Decision", "Degenerate", "GuardedChat", "GuardedReply", "LanguageRule", "Turn",
+    "repetitive", "EFFORT", "Route", "Router", "effort_params", "ChatSession", "SessionStore", "trim",
+]
