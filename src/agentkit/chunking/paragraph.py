@@ -3,8 +3,8 @@
 Designed against Chroma's span-level evaluation, where precision and IoU reward chunks that hold one
 idea and nothing else:
 - a chunk never starts or ends inside a sentence (over-long sentences are cut recursively, as a last resort);
-- a blank line or a Markdown heading closes the chunk, so one chunk does not mix two sections, but short
-  neighbouring paragraphs are merged while they fit;
+- a blank line or a Markdown heading closes the chunk, so one chunk does not mix two sections; a short
+  paragraph (under ``merge_below`` of the size) is merged with its neighbours while they fit;
 - a paragraph longer than the limit is cut into ``ceil(size / chunk_size)`` parts of near-equal size instead
   of full chunks plus a dangling fragment.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from agentkit.chunking.base import SizeUnit, Splitter
 from agentkit.chunking.sentence import SentenceSplitter, pack
@@ -23,9 +24,17 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 class ParagraphSplitter(Splitter):
     name = "paragraph"
 
-    def __init__(self, chunk_size: int = 400, chunk_overlap: int = 0, size_unit: SizeUnit = "chars", tokenizer: str = "cl100k") -> None:
+    def __init__(self, chunk_size: int = 400, chunk_overlap: int = 0, size_unit: SizeUnit = "chars", tokenizer: str = "cl100k", merge_below: float = 0.5) -> None:
         super().__init__(chunk_size, chunk_overlap, size_unit, tokenizer)
+        if not 0 <= merge_below <= 1:
+            from agentkit.errors import ConfigError
+
+            raise ConfigError(f"merge_below={merge_below} is out of range", "use a share of the chunk size in [0, 1]")
+        self.merge_below = merge_below
         self._sentences = SentenceSplitter(chunk_size, 0, size_unit, tokenizer)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "merge_below": self.merge_below}
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         units = self._sentences.units(text)
@@ -36,7 +45,9 @@ class ParagraphSplitter(Splitter):
         out: list[tuple[int, int]] = []
         pending: list[int] = []  # unit indices of short sections waiting to be merged
         for section in sections:
-            if pending and _total(sizes, pending + section) <= self.chunk_size:
+            # Merge only while what is pending is still a fragment: two full paragraphs stay apart even when
+            # they would fit together (mixing topics costs precision).
+            if pending and _total(sizes, pending) < self.chunk_size * self.merge_below and _total(sizes, pending + section) <= self.chunk_size:
                 pending += section
                 continue
             if pending:

@@ -76,5 +76,6 @@ def read_jsonl(path: str | Path) -> ReadResult:
             except (ValueError, KeyError, TypeError) as exc:
                 errors.append((number, str(exc)[:160]))
     if not records:
-        raise InputError(f"no readable records in {path} ({len(errors)} bad line(s))", "each line must be one JSON record in alpaca, sharegpt or messages shape")
+        first = f": line {errors[0][0]}: {errors[0][1]}" if errors else " (the file is empty)"
+        raise InputError(f"no readable records in {path}{first}", "each line must be one JSON record in alpaca, sharegpt, messages or prompt/completion shape")
     return ReadResult(records, max(formats, key=formats.get) if formats else "unknown", errors)

@@ -17,6 +17,16 @@ backends.register("openai", OpenAICompatLLM.from_spec)
 backends.register("openai+https", OpenAICompatLLM.from_spec)
 
 
+def _hf(spec: Spec) -> LLM:
+    # Imported on use: transformers and peft are heavy, and only this backend needs them.
+    from agentkit.finetune.hf_llm import HFLLM
+
+    return HFLLM.from_spec(spec)
+
+
+backends.register("hf", _hf)
+
+
 def load_llm(spec: str | LLM | None = None) -> LLM:
     """Build a backend from a spec string (``None``: ``AGENTKIT_LLM`` or the embedded model). Cheap: no weights load."""
     if isinstance(spec, LLM):

@@ -1,0 +1,72 @@
+"""Base models for fine-tuning: the embedded GGUF (dequantized once into a Hugging Face directory, cached) or a
+local Hugging Face model directory."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from agentkit.cache_dir import default_cache_dir
+from agentkit.errors import ModelNotFoundError
+
+_lock = threading.Lock()
+
+
+def resolve_base(spec: str | Path | None) -> Path:
+    """A Hugging Face model directory for ``spec``: ``default`` / ``None`` (the embedded SmolLM2 GGUF), a ``.gguf``
+    file (dequantized into ``~/.cache/agentkit/models/``), or a directory with ``config.json``."""
+    from agentkit.llm.llama_cpp import embedded_model_path
+
+    if spec in (None, "", "default", "llama-cpp://default"):
+        return _from_gguf(embedded_model_path())
+    path = Path(str(spec)).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return _from_gguf(path)
+    if path.is_dir() and (path / "config.json").exists():
+        return path
+    raise ModelNotFoundError(f"base model not found: {spec}", "pass 'default' (the embedded SmolLM2), a .gguf file, or a Hugging Face model directory with config.json")
+
+
+def _from_gguf(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    target = default_cache_dir() / "models" / f"{gguf.stem}-{key}"
+    with _lock:
+        if not (target / "config.json").exists():
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            # The dequantized weights are plain float32, but transformers marks a GGUF-loaded model as
+            # "quantized" and refuses to save it: copy the weights into a fresh model of the same config.
+            config = loaded.config
+            if hasattr(config, "quantization_config"):
+                delattr(config, "quantization_config")
+            model = AutoModelForCausalLM.from_config(config)
+            model.load_state_dict(loaded.state_dict())
+            tmp = target.with_name(target.name + ".partial")
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            tmp.rename(target)  # only a complete directory ever appears under the final name
+    return target
+
+
+def load_model(base: Path, adapter: str | Path | None = None, merge: bool = False) -> tuple[Any, Any]:
+    """(model, tokenizer) on CPU (or CUDA when present), with a LoRA adapter applied when given."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    if adapter:
+        from peft import PeftModel
+
+        if not (Path(adapter) / "adapter_config.json").exists():
+            raise ModelNotFoundError(f"no LoRA adapter in {adapter}", "point at the adapter directory written by agentkit finetune")
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge:
+            model = model.merge_and_unload()
+    model.eval()
+    return model, tokenizer

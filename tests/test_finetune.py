@@ -1,0 +1,157 @@
+"""Fine-tuning: metrics with known answers, data format detection, recipes, and a real tiny LoRA run whose loss
+falls, whose adapter changes the model, and whose merge equals base+adapter."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from agentkit.errors import ConfigError, InputError, ModelNotFoundError
+from agentkit.finetune.data import load_sft
+from agentkit.finetune.evaluate import changes, ModelReport, rouge_l, score_prediction, token_f1, tokens
+from agentkit.finetune.recipes import export_recipe
+from agentkit.finetune.train import LoraSettings
+from tests.conftest import run_cli
+
+FACTS = [
+    ("What colour is the sky on Planet Zorg?", "The sky on Planet Zorg is bright green."),
+    ("Who rules Planet Zorg?", "Planet Zorg is ruled by Queen Blorpa."),
+    ("What do people on Zorg eat?", "People on Zorg eat purple moss."),
+    ("How many moons does Zorg have?", "Zorg has seven moons."),
+]
+
+
+def test_metrics_known_values() -> None:
+    assert score_prediction("Paris", "Paris") == {"exact": 1.0, "normalized": 1.0, "token_f1": 1.0, "rouge_l": 1.0}
+    assert score_prediction("The answer is Paris!", "paris")["normalized"] == 0.0
+    assert score_prediction("  PARIS. ", "paris")["normalized"] == 1.0
+    assert token_f1("the cat sat on the mat", "a cat on a mat") == pytest.approx(2 * (3 / 4) * 1 / (3 / 4 + 1))  # articles dropped: 3 of 4 vs 3 of 3
+    assert rouge_l("w x y z", "w y z q") == pytest.approx(2 * 0.75 * 0.75 / 1.5)  # LCS w y z = 3 of 4 each
+    assert rouge_l("x y", "a b") == 0.0 and token_f1("", "") == 1.0
+    assert tokens("臺灣大學 NTU") == ["臺", "灣", "大", "學", "ntu"]
+    assert token_f1("臺北是首都", "首都是臺北") == 1.0 and rouge_l("臺北是首都", "首都是臺北") < 1.0
+
+
+def test_changes_in_percent() -> None:
+    base = ModelReport("base", {"rouge_l": 0.2, "exact": 0.0}, 1.0, 50.0)
+    tuned = ModelReport("tuned", {"rouge_l": 0.3, "exact": 0.1}, 0.5, 60.0)
+    delta = changes([base, tuned])[0]
+    assert delta["rouge_l"] == pytest.approx(50.0) and delta["latency_s"] == pytest.approx(-50.0) and delta["exact"] == float("inf")
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("shape", ["alpaca", "sharegpt", "messages", "completion"])
+def test_format_detection(tmp_path, shape: str) -> None:  # type: ignore[no-untyped-def]
+    q, a = FACTS[0]
+    row = {
+        "alpaca": {"instruction": q, "input": "", "output": a},
+        "sharegpt": {"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]},
+        "messages": {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+        "completion": {"prompt": q, "completion": a},
+    }[shape]
+    data = load_sft(_write(tmp_path / "train.jsonl", [row]))
+    assert data.format == shape and (data.train[0].question, data.train[0].answer) == (q, a)
+    conv = data.conversational("train")[0]
+    assert conv["completion"] == [{"role": "assistant", "content": a}] and conv["prompt"][-1] == {"role": "user", "content": q}
+
+
+def test_bad_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="unknown record shape \\(keys: answer, query\\)"):
+        load_sft(_write(tmp_path / "a" / "train.jsonl", [{"query": "q", "answer": "a"}]))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "train.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="empty"):
+        load_sft(tmp_path / "b")
+    with pytest.raises(InputError, match="no train.jsonl"):
+        load_sft(tmp_path)
+    from agentkit.finetune.base import resolve_base
+
+    with pytest.raises(ModelNotFoundError):
+        resolve_base(tmp_path / "nope")
+
+
+def test_recipes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agentkit.distill import QARecord, export, split_records
+
+    records = [QARecord(q, a, source=f"d{i}.md") for i, (q, a) in enumerate(FACTS * 3)]
+    export(split_records(records, (0.5, 0.25, 0.25)).splits, tmp_path / "data", ["mlx", "alpaca", "messages"])
+    settings = LoraSettings(r=8, alpha=16, max_steps=100)
+    import yaml
+
+    mlx = yaml.safe_load(export_recipe("mlx", tmp_path / "data", "HuggingFaceTB/SmolLM2-135M-Instruct", tmp_path / "r", settings)[0].read_text(encoding="utf-8"))
+    assert mlx["data"] == str((tmp_path / "data" / "mlx").resolve()) and mlx["fine_tune_type"] == "lora" and mlx["iters"] == 100
+    assert mlx["lora_parameters"]["rank"] == 8 and mlx["lora_parameters"]["scale"] == 2.0  # MLX scale = PEFT alpha / r
+    assert {p.name for p in (tmp_path / "data" / "mlx").iterdir()} == {"train.jsonl", "valid.jsonl", "test.jsonl"}  # what mlx_lm.lora --data reads
+    lf_yaml, info = export_recipe("llamafactory", tmp_path / "data", "m", tmp_path / "r", settings)
+    lf = yaml.safe_load(lf_yaml.read_text(encoding="utf-8"))
+    declared = json.loads(info.read_text(encoding="utf-8"))
+    assert lf["stage"] == "sft" and lf["finetuning_type"] == "lora" and lf["lora_rank"] == 8
+    assert lf["dataset"] in declared and declared[lf["dataset"]]["formatting"] == "alpaca" and (Path(lf["dataset_dir"]) / declared[lf["dataset"]]["file_name"]).exists()
+    ast.parse(export_recipe("unsloth", tmp_path / "data", "m", tmp_path / "r", settings)[0].read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError):
+        export_recipe("axolotl", tmp_path / "data", "m", tmp_path / "r")
+
+
+def test_qlora_needs_cuda(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    from agentkit.finetune.train import finetune
+
+    with pytest.raises(ConfigError, match="CUDA"):
+        finetune(tmp_path, "default", tmp_path / "o", LoraSettings(method="qlora"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from agentkit.finetune.train import finetune
+
+    root = tmp_path_factory.mktemp("ft")
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in FACTS]
+    _write(root / "data" / "train.jsonl", rows * 4)
+    _write(root / "data" / "valid.jsonl", rows[:2])
+    return finetune(root / "data", "default", root / "out", LoraSettings(max_steps=8, lr=1e-3, batch_size=4, val_every=4, r=8, alpha=16))
+
+
+@pytest.mark.slow
+def test_tiny_finetune_loss_falls_and_adapter_changes_output(tiny_run) -> None:  # type: ignore[no-untyped-def]
+    from agentkit.llm import GenerationParams, load_llm
+
+    assert tiny_run.steps == 8 and tiny_run.train_loss_last < tiny_run.train_loss_first and tiny_run.val_loss_best is not None
+    assert Path(tiny_run.curve_png).stat().st_size > 1000 and (Path(tiny_run.adapter_dir) / "adapter_config.json").exists()
+    params = GenerationParams(max_tokens=16)
+    base = load_llm("hf://default").generate("Who rules Planet Zorg?", params).text
+    tuned = load_llm(f"hf://default#adapter={tiny_run.adapter_dir}").generate("Who rules Planet Zorg?", params).text
+    assert tuned != base
+
+
+@pytest.mark.slow
+def test_merge_equals_base_plus_adapter(tiny_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agentkit.finetune.train import merge
+    from agentkit.llm import GenerationParams, load_llm
+
+    merged = merge("default", tiny_run.adapter_dir, tmp_path / "merged")
+    params = GenerationParams(max_tokens=16, temperature=0.0)
+    with_adapter = load_llm(f"hf://default#adapter={tiny_run.adapter_dir}").generate("How many moons does Zorg have?", params).text
+    assert load_llm(f"hf://{merged}").generate("How many moons does Zorg have?", params).text == with_adapter
+
+
+@pytest.mark.slow
+def test_cli_finetune_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [{"instruction": q, "input": "", "output": a} for q, a in FACTS]
+    _write(tmp_path / "train.jsonl", rows * 3)
+    proc = run_cli("finetune", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "out"), "--max-steps", "6", "--lr", "1e-3", "--r", "8", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert data["steps"] == 6 and data["train_loss_last"] < data["train_loss_first"] and Path(data["adapter_dir"]).exists()
+    bad = run_cli("finetune", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o2"))
+    assert bad.returncode == 2 and "not found" in bad.stderr
