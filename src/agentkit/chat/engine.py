@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.chat.guardrails import PASS, AttachmentClaims, Decision, Degenerate, GuardedChat, LanguageRule, Turn
+from agentkit.chat.guardrails import AttachmentClaims, Decision, Degenerate, GuardedChat, LanguageRule, Turn, run_guards
 from agentkit.chat.router import Route, Router, effort_params
 from agentkit.chat.session import ChatSession, SessionStore, trim
 from agentkit.llm import LLM, GenerationParams, load_llm
@@ -55,19 +55,8 @@ class ChatEngine:
         turn = Turn(text, attachments)
         streamed, completion = self._stream_first(first, messages, on_token)
         result: TurnResult
-        decisions: list[Decision] = []
         if completion is not None:
-            text_out, verdict = completion.text, PASS
-            for guard in self.guards:
-                check = guard.check(turn, Completion(text_out, "", completion.usage, completion.finish_reason), self.params)
-                if check.action == "pass":
-                    continue
-                decisions.append(Decision(first.spec, 0, guard.name, check.action, check.reason))
-                if check.action == "replace" and check.replacement is not None:
-                    text_out = check.replacement
-                    continue
-                verdict = check
-                break
+            text_out, verdict, decisions = run_guards(self.guards, turn, completion, self.params, first.spec, 0)
             if verdict.action == "pass":
                 result = TurnResult(text_out, first.spec, route, decisions, streamed)
             else:

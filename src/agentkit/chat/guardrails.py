@@ -126,6 +126,22 @@ class Decision:
         return {"model": self.model, "attempt": self.attempt, "guard": self.guard, "action": self.action, "reason": self.reason}
 
 
+def run_guards(guards: Sequence[Any], turn: Turn, completion: Completion, params: GenerationParams, model: str, attempt: int) -> tuple[str, Check, list[Decision]]:
+    """Apply guards in order: replacements accumulate, the first retry/fallback stops the run.
+    Returns (text after replacements, the stopping check or PASS, the decisions taken)."""
+    text, decisions = completion.text, []
+    for guard in guards:
+        check = guard.check(turn, Completion(text, completion.reasoning, completion.usage, completion.finish_reason), params)
+        if check.action == "pass":
+            continue
+        decisions.append(Decision(model, attempt, guard.name, check.action, check.reason))
+        if check.action == "replace" and check.replacement is not None:
+            text = check.replacement
+            continue
+        return text, check, decisions
+    return text, PASS, decisions
+
+
 @dataclass
 class GuardedReply:
     text: str
@@ -161,17 +177,8 @@ class GuardedChat:
                     reason = exc.message
                     decisions.append(Decision(model.spec, attempt, "error", "fallback", reason))
                     break
-                text, verdict = completion.text, PASS
-                for guard in self.guards:
-                    check = guard.check(turn, Completion(text, completion.reasoning, completion.usage, completion.finish_reason), current)
-                    if check.action == "pass":
-                        continue
-                    decisions.append(Decision(model.spec, attempt, guard.name, check.action, check.reason))
-                    if check.action == "replace" and check.replacement is not None:
-                        text = check.replacement
-                        continue
-                    verdict = check
-                    break
+                text, verdict, taken = run_guards(self.guards, turn, completion, current, model.spec, attempt)
+                decisions += taken
                 if verdict.action == "pass":
                     if index > 0:
                         text = f"{text}\n{self.fallback_note.format(model=model.spec, reason=reason)}"

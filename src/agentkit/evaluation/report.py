@@ -62,13 +62,18 @@ def plot(results: Sequence[EvalResult], out: Path) -> list[Path]:
     groups: dict[tuple[str, str], list[EvalResult]] = {}
     for r in results:
         groups.setdefault((r.config["splitter"], r.config["mode"]), []).append(r)
+    # Colour names the splitter, the marker the retrieval mode: 5 splitters x 3 modes stay readable.
+    splitters = sorted({s for s, _ in groups})
+    colours = {s: f"C{i % 10}" for i, s in enumerate(splitters)}
+    markers = {"dense": "o", "bm25": "s", "hybrid": "^"}
     for (splitter, mode), rs in sorted(groups.items()):
-        ax.scatter([r.overall["recall"][0] for r in rs], [r.overall["iou"][0] for r in rs], label=f"{splitter} ({mode})", s=40)
+        ax.scatter([r.overall["recall"][0] for r in rs], [r.overall["iou"][0] for r in rs], label=f"{splitter} ({mode})", s=40,
+                   color=colours[splitter], marker=markers.get(mode, "o"))
         for r in rs:
             ax.annotate(f"{r.config['chunk_size']}/{r.config['chunk_overlap']}", (r.overall["recall"][0], r.overall["iou"][0]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("recall %")
     ax.set_ylabel("IoU %")
-    ax.set_title("Recall vs IoU (labels: chunk size / overlap)")
+    ax.set_title("Recall vs IoU (labels: chunk size / overlap; colour: splitter, marker: mode)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -80,11 +85,16 @@ def plot(results: Sequence[EvalResult], out: Path) -> list[Path]:
     lines: dict[tuple[str, int, str], list[EvalResult]] = {}
     for r in results:
         lines.setdefault((r.config["splitter"], r.config["chunk_overlap"], r.config["mode"]), []).append(r)
+    names = sorted({s for s, _, _ in lines})
+    styles = {"dense": "-", "bm25": ":", "hybrid": "--"}
     for ax, metric in zip(axes, METRICS):
         for (splitter, overlap, mode), rs in sorted(lines.items()):
+            if overlap:  # overlap lines double the clutter; the table has them
+                continue
             rs = sorted(rs, key=lambda r: r.config["chunk_size"])
-            ax.plot([r.config["chunk_size"] for r in rs], [r.overall[metric][0] for r in rs], marker="o", label=f"{splitter} ov{overlap} {mode}")
-        ax.set_title(metric)
+            ax.plot([r.config["chunk_size"] for r in rs], [r.overall[metric][0] for r in rs], marker="o", linestyle=styles.get(mode, "-"),
+                    color=f"C{names.index(splitter) % 10}", label=f"{splitter} {mode}")
+        ax.set_title(f"{metric} (overlap 0)")
         ax.set_xlabel("chunk size")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("%")
