@@ -1,7 +1,8 @@
 """A tool-using agent: the model either calls a tool or answers, step by step, within a bounded number of steps.
 
-The protocol is JSON, constrained by a schema where the backend supports it (a grammar on llama.cpp):
-``{"tool": NAME, "arguments": {...}}`` or ``{"answer": "..."}``. Tool results (cut to ``max_tool_chars``) and
+Backends with native tool calling (OpenAI-compatible servers) get the tools as ``tools`` and answer with
+``tool_calls``; the others use a JSON protocol, constrained by a schema where the backend supports it (a
+grammar on llama.cpp): ``{"tool": NAME, "arguments": {...}}`` or ``{"answer": "..."}``. Tool results (cut to ``max_tool_chars``) and
 tool errors go back to the model as observations; every call is in the trace. When the steps run out, the
 model must answer from what it has.
 """
@@ -69,7 +70,8 @@ def parse_action(text: str) -> dict[str, Any]:
 
 
 class ToolAgent:
-    def __init__(self, llm: LLM | str | None, tools: Sequence[Tool], max_steps: int = 5, max_tool_chars: int = 2000, params: GenerationParams | None = None) -> None:
+    def __init__(self, llm: LLM | str | None, tools: Sequence[Tool], max_steps: int = 5, max_tool_chars: int = 2000, params: GenerationParams | None = None,
+                 native: bool = True) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps={max_steps} must be >= 1", "allow at least one step")
         names = [t.name for t in tools]
@@ -80,8 +82,34 @@ class ToolAgent:
         self.max_steps = max_steps
         self.max_tool_chars = max_tool_chars
         self.params = (params or GenerationParams(max_tokens=256)).replace(json_schema=_schema(tools) if tools else None)
+        #: use the backend's native tool calling when it has one (else the JSON protocol)
+        self.native = native
+
+    def _run_native(self, question: str) -> ToolRun:
+        """Native tool calling: the model returns ``tool_calls``; results go back as ``tool`` messages."""
+        params = self.params.replace(json_schema=None, tools=tuple(t.spec() for t in self.tools.values()))
+        messages = [Message("system", "You are an assistant that can use tools. Call a tool when it helps; answer as soon as you can."), Message("user", question)]
+        run = ToolRun("")
+        for step in range(1, self.max_steps + 1):
+            run.steps = step
+            completion = self.llm.generate(messages, params)
+            if not completion.tool_calls:
+                run.answer = completion.text.strip()
+                return run
+            wire = tuple({"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}} for c in completion.tool_calls)
+            messages.append(Message("assistant", completion.text, tool_calls=wire))
+            for c in completion.tool_calls:
+                call = self._call(c["name"], c["arguments"])
+                run.calls.append(call)
+                messages.append(Message("tool", call.result, tool_call_id=c["id"]))
+        run.stopped = "max_steps"
+        messages.append(Message("user", "No more tool calls. Answer the question now from the tool results."))
+        run.answer = self.llm.generate(messages, params.replace(tools=None)).text.strip()
+        return run
 
     def run(self, question: str) -> ToolRun:
+        if self.llm.supports_tools and self.tools and self.native:
+            return self._run_native(question)
         catalog = "\n".join(json.dumps(t.spec(), ensure_ascii=False) for t in self.tools.values())
         messages = [Message("system", SYSTEM.format(tools=catalog)), Message("user", question)]
         run = ToolRun("")

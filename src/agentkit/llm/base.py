@@ -18,16 +18,24 @@ from typing import Any, Literal
 from agentkit.errors import ConfigError, LLMTimeoutError
 from agentkit.llm.reasoning import split_reasoning
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True)
 class Message:
     role: Role
     content: str
+    #: native tool calling: an assistant turn's calls (OpenAI shape), or the call id a "tool" turn answers
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_call_id: str = ""
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = list(self.tool_calls)
+        if self.tool_call_id:
+            data["tool_call_id"] = self.tool_call_id
+        return data
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class GenerationParams:
     #: low | medium | high for reasoning models: OpenAI-style ``reasoning_effort``, Ollama ``think``;
     #: backends without the notion ignore it (the router also scales max_tokens and timeout with it)
     reasoning_effort: str | None = None
+    #: OpenAI-style function specs for native tool calling (backends with ``supports_tools``)
+    tools: tuple[dict[str, Any], ...] | None = dataclasses.field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:
@@ -112,6 +122,8 @@ class Completion:
     finish_reason: str = "stop"
     model: str = ""
     seconds: float = 0.0
+    #: native tool calls the model asked for: ``{"id", "name", "arguments": dict}``
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -121,6 +133,7 @@ class _StreamInfo:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str = "stop"
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def as_messages(messages: str | Sequence[Message | dict[str, str]]) -> list[Message]:
@@ -143,6 +156,8 @@ class LLM(ABC):
     spec: str = ""
     #: the model's context window in tokens
     context_window: int = 4096
+    #: whether ``GenerationParams.tools`` reaches the model as native tool calling (else use a JSON protocol)
+    supports_tools: bool = False
 
     @abstractmethod
     def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
@@ -191,7 +206,7 @@ class LLM(ABC):
             info.prompt_tokens if info.prompt_tokens is not None else self.count_message_tokens(msgs),
             info.completion_tokens if info.completion_tokens is not None else self.count_tokens(raw),
         )
-        return Completion(text, reasoning, usage, info.finish_reason, self.spec, time.perf_counter() - started)
+        return Completion(text, reasoning, usage, info.finish_reason, self.spec, time.perf_counter() - started, tuple(info.tool_calls))
 
     async def agenerate(self, messages: str | Sequence[Message | dict[str, str]], params: GenerationParams | None = None) -> Completion:
         """Async generate; backends with a native async client may override it."""

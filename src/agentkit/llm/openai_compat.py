@@ -24,6 +24,8 @@ def estimate_tokens(text: str) -> int:
 class OpenAICompatLLM(LLM):
     """Chat completions over HTTP. The model name comes from the spec fragment or the server's only model."""
 
+    supports_tools = True  # OpenAI-style `tools` / `tool_calls` (vLLM, llama.cpp server, xinference)
+
     def __init__(self, base_url: str, model: str = "", api_key: str | None = None, context_window: int = 4096, spec: str = "") -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base URL '{base_url}' must start with http:// or https://", "e.g. openai://127.0.0.1:8000/v1#model")
@@ -84,7 +86,9 @@ class OpenAICompatLLM(LLM):
             body["seed"] = params.seed
         if params.reasoning_effort:
             body["reasoning_effort"] = params.reasoning_effort
-        if params.json_schema:
+        if params.tools:
+            body["tools"] = [{"type": "function", "function": t} for t in params.tools]
+        if params.json_schema and not params.tools:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}}
         if stream:
             body["stream_options"] = {"include_usage": True}
@@ -92,6 +96,7 @@ class OpenAICompatLLM(LLM):
 
     def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
         body = self._body(messages, params, stream=True)
+        partial_calls: dict[int, dict[str, Any]] = {}
         try:
             with httpx.stream("POST", self.base_url + "/chat/completions", json=body, headers=self._headers(), timeout=params.timeout) as response:
                 if response.status_code >= 400:
@@ -108,15 +113,36 @@ class OpenAICompatLLM(LLM):
                         info.prompt_tokens = event["usage"].get("prompt_tokens")
                         info.completion_tokens = event["usage"].get("completion_tokens")
                     for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        piece = delta.get("content")
                         if piece:
                             yield piece
+                        for call in delta.get("tool_calls") or []:
+                            _accumulate_tool_call(partial_calls, call)
                         if choice.get("finish_reason"):
                             info.finish_reason = choice["finish_reason"]
+                info.tool_calls = [_finish_tool_call(c) for _, c in sorted(partial_calls.items())]
         except httpx.TimeoutException:
             raise LLMTimeoutError(f"{self.base_url} did not answer within {params.timeout} s", "raise the timeout or lower max_tokens") from None
         except httpx.HTTPError as exc:
             raise BackendUnavailableError(f"cannot reach {self.base_url}: {exc}", "start the server or fix the URL in the spec") from None
+
+
+def _accumulate_tool_call(partial: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:
+    """Streamed tool calls arrive in pieces keyed by ``index``: the id and name once, the arguments in fragments."""
+    entry = partial.setdefault(int(delta.get("index", len(partial))), {"id": "", "name": "", "arguments": ""})
+    entry["id"] = delta.get("id") or entry["id"]
+    function = delta.get("function") or {}
+    entry["name"] = function.get("name") or entry["name"]
+    entry["arguments"] += function.get("arguments") or ""
+
+
+def _finish_tool_call(entry: dict[str, Any]) -> dict[str, Any]:
+    try:
+        arguments = json.loads(entry["arguments"] or "{}")
+    except ValueError:
+        arguments = {"_unparsed": entry["arguments"]}  # the tool agent reports it back to the model
+    return {"id": entry["id"], "name": entry["name"], "arguments": arguments}
 
 
 def _raise_for_status(response: httpx.Response, where: str) -> None:
