@@ -324,3 +324,26 @@ def test_cli_search_local(tmp_path) -> None:
     assert json.loads(proc.stdout)["results"][0]["title"] == "Jupiter has 95 moons."
     bad = run_cli("search", "  ", "--backend", f"local:{tmp_path}")
     assert bad.returncode != 0 and "empty" in bad.stderr
+
+
+def test_connection_is_pinned_to_the_vetted_address(web_site, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """DNS rebinding: the address checked is the address connected to. 'rebind.invalid' resolves (through a
+    patched resolver) to a vetted address exactly once; system DNS cannot resolve it, so the fetch only works
+    if the connection goes to the checked address, with the original name in the Host header."""
+    import socket
+
+    import agentkit.tools.safety as safety
+
+    calls = []
+
+    async def resolve(self, host, port, **kw):  # type: ignore[no-untyped-def]
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", resolve)
+    monkeypatch.setattr(safety, "is_public_address", lambda address: True)  # pretend 127.0.0.1 is public here
+    page = Fetcher().fetch(f"http://rebind.invalid:{web_site.port}/utf8.html")
+    assert page.ok, page.error
+    assert "Jupiter is the largest planet" in page.text and calls == ["rebind.invalid"]
+    redirected = Fetcher().fetch(f"http://rebind.invalid:{web_site.port}/redirect")
+    assert redirected.ok and redirected.final_url == f"http://rebind.invalid:{web_site.port}/utf8.html"

@@ -244,14 +244,14 @@ class Fetcher:
         current = url
         headers = {"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1", "Accept-Encoding": "gzip, deflate"}
         for _ in range(self.max_redirects + 1):
-            await check_url(current, self.allow_private)
-            response = await client.send(client.build_request("GET", current, headers=headers), stream=True)
+            pinned = await check_url(current, self.allow_private)
+            response = await client.send(_pinned_request(client, current, pinned, headers), stream=True)
             try:
                 if response.is_redirect:
                     location = response.headers.get("location")
                     if not location:
                         raise FetchError(f"HTTP {response.status_code} redirect without a Location from {current}")
-                    current = str(response.url.join(location))
+                    current = str(httpx.URL(current).join(location))  # relative to the name, not the pinned address
                     continue
                 if response.status_code >= 400:
                     raise FetchError(f"HTTP {response.status_code} from {current}")
@@ -288,6 +288,18 @@ class Fetcher:
         if is_html:
             text, title = html_to_text(text)
         return Page(url, final_url, status, title, text, mime or ("text/html" if is_html else "text/plain"), encoding, truncated)
+
+
+def _pinned_request(client: httpx.AsyncClient, url: str, address: str | None, headers: dict[str, str]) -> httpx.Request:
+    """A request to ``url`` whose connection goes to the already vetted ``address``: the Host header and the
+    TLS server name (SNI, and so certificate checks) keep the original host name."""
+    if address is None:
+        return client.build_request("GET", url, headers=headers)
+    original = httpx.URL(url)
+    target = original.copy_with(host=address)
+    port = f":{original.port}" if original.port else ""
+    extensions = {"sni_hostname": original.host} if original.scheme == "https" else {}
+    return client.build_request("GET", target, headers={**headers, "Host": f"{original.host}{port}"}, extensions=extensions)
 
 
 def _param(params: str, name: str) -> str | None:

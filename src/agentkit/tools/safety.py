@@ -40,11 +40,14 @@ def check_scheme(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-async def check_url(url: str, allow_private: bool = False) -> None:
-    """Raise FetchError unless ``url`` is http(s) and every address its host resolves to is public."""
+async def check_url(url: str, allow_private: bool = False) -> str | None:
+    """Raise FetchError unless ``url`` is http(s) and every address its host resolves to is public.
+
+    Returns the vetted address to connect to (None with ``allow_private``): the fetcher pins the connection to
+    it, so a DNS answer that changes between this check and the connection (DNS rebinding) cannot redirect us."""
     host, port = check_scheme(url)
     if allow_private:
-        return
+        return None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -55,3 +58,6 @@ async def check_url(url: str, allow_private: bool = False) -> None:
                 f"refused {url!r}: '{host}' resolves to non-public address {sockaddr[0]}",
                 "pass allow_private=True (CLI: --allow-private) to fetch local or internal pages",
             )
+    if not infos:
+        raise FetchError(f"cannot resolve host '{host}'", "check the URL or your DNS")
+    return str(infos[0][4][0])
