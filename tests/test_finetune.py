@@ -155,3 +155,17 @@ def test_cli_finetune_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert data["steps"] == 6 and data["train_loss_last"] < data["train_loss_first"] and Path(data["adapter_dir"]).exists()
     bad = run_cli("finetune", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o2"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+@pytest.mark.slow
+def test_training_resumes_from_the_last_checkpoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agentkit.finetune.train import finetune
+
+    rows = [{"prompt": q, "completion": a} for q, a in FACTS]
+    _write(tmp_path / "data" / "train.jsonl", rows * 2)
+    first = finetune(tmp_path / "data", "default", tmp_path / "out", LoraSettings(max_steps=4, val_every=2, r=4, alpha=8, batch_size=4))
+    assert first.steps == 4 and (tmp_path / "out" / "checkpoints" / "checkpoint-4").exists()
+    steps: list[int] = []
+    second = finetune(tmp_path / "data", "default", tmp_path / "out", LoraSettings(max_steps=6, val_every=2, r=4, alpha=8, batch_size=4),
+                      progress=lambda done, total: steps.append(done))
+    assert second.steps == 6 and steps[0] == 5  # picked up after step 4, not from the start
