@@ -459,11 +459,11 @@ def distill(
         from agentkit.errors import InputError
 
         raise InputError("nothing to distill", "pass document paths or --kb DIR")
+    config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
+                           grounded_threshold=min_grounded)
     knowledge = KnowledgeBase(kb or out_dir / "kb")
     if paths:
         knowledge.ingest(paths)
-    config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
-                           grounded_threshold=min_grounded)
     bar, update = _progress("distilling")
     with bar:
         report = DistillJob(knowledge, out_dir, llm, config, judge_llm, lambda label, done, total: update(done, total)).run()
@@ -579,8 +579,8 @@ def chat(
         for sid, _, count in store.list():
             out.print(f"{sid}  {count} messages", highlight=False)
         return
-    session = store.load(session_id) if session_id else ChatSession(system=system)
     engine = ChatEngine(llm, pro_llm, language, effort, max_tokens, store)
+    session = store.load(session_id) if session_id else ChatSession(system=system)
     interactive = sys.stdin.isatty()
     err.print(f"[dim]session {session.id} — type exit to end[/]", highlight=False)
     while True:

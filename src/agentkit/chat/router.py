@@ -29,6 +29,10 @@ class Route:
 
 def effort_params(effort: str, base: GenerationParams | None = None) -> GenerationParams:
     """GenerationParams for a reasoning effort: the backend's own knob plus max tokens and timeout."""
+    if effort not in EFFORT:
+        from agentkit.errors import ConfigError
+
+        raise ConfigError(f"unknown reasoning effort '{effort}'", f"use one of: {', '.join(EFFORT)}")
     max_tokens, timeout = EFFORT[effort]
     return (base or GenerationParams()).replace(reasoning_effort=effort, max_tokens=max_tokens, timeout=timeout)
 

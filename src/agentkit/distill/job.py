@@ -22,7 +22,7 @@ from typing import Any
 
 from agentkit.distill.export import check_formats, export
 from agentkit.distill.filters import JudgeGroundedness, default_filters, run_filters
-from agentkit.distill.generate import REFUSALS, GenerationError, QuestionGenerator, clean_answer
+from agentkit.distill.generate import REFUSALS, STYLES, GenerationError, QuestionGenerator, clean_answer
 from agentkit.distill.records import PROMPT_VERSION, QARecord
 from agentkit.distill.splits import SPLIT_NAMES, split_records
 from agentkit.errors import AgentkitError, ConfigError, KnowledgeBaseError
@@ -81,6 +81,19 @@ class DistillConfig:
     grounded_threshold: float = 0.5
     retry_failed: bool = False
 
+    def __post_init__(self) -> None:
+        # Checked before any work starts (the CLI builds the config before ingesting documents).
+        check_formats(self.formats)
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency={self.concurrency} must be >= 1", "use --concurrency 1 or more")
+        if not 0 <= self.refusal_ratio < 1:
+            raise ConfigError(f"refusal ratio {self.refusal_ratio} is out of range", "use a value in [0, 1)")
+        unknown = [st for st in self.styles if st not in STYLES or st == "unanswerable"]
+        if unknown:
+            raise ConfigError(f"unknown question style(s): {', '.join(unknown)}", "use factual, explanatory, procedural, multi-hop (refusals come from --refusal-ratio)")
+        if self.questions_per_chunk < 1:
+            raise ConfigError(f"questions_per_chunk={self.questions_per_chunk} must be >= 1", "use --questions-per-chunk 1 or more")
+
 
 @dataclass
 class DistillReport:
@@ -102,11 +115,6 @@ class DistillJob:
         self.kb = kb
         self.out = Path(out)
         self.config = config or DistillConfig()
-        check_formats(self.config.formats)
-        if self.config.concurrency < 1:
-            raise ConfigError(f"concurrency={self.config.concurrency} must be >= 1", "use --concurrency 1 or more")
-        if not 0 <= self.config.refusal_ratio < 1:
-            raise ConfigError(f"refusal ratio {self.config.refusal_ratio} is out of range", "use a value in [0, 1)")
         self.teacher = load_llm(teacher)
         self.judge = load_llm(judge) if judge else None
         self.progress = progress
