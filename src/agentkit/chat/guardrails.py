@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentkit.chinese import convert
 from agentkit.errors import AgentkitError
 from agentkit.llm import LLM, GenerationParams
 from agentkit.llm.base import Completion, Message
@@ -102,13 +103,11 @@ class LanguageRule:
     name: str = "language"
 
     def check(self, turn: Turn, completion: Completion, params: GenerationParams) -> Check:
-        import opencc
-
         text = completion.text
         letters = _LETTERS.findall(text)
         if letters and len(_CJK.findall(text)) / len(letters) < 0.3:
             return Check("retry", f"not written in {self.language}", params=params.replace(seed=(params.seed or 0) + 1))
-        converted = opencc.OpenCC("s2twp" if self.language == "zh-TW" else "t2s").convert(text)
+        converted = convert(text, "s2twp" if self.language == "zh-TW" else "t2s")
         if converted != text:
             return Check("replace", f"converted to {self.language} script", replacement=converted)
         return PASS

@@ -97,11 +97,10 @@ class LanguageFilter:
 
 
 def _other_script_share(text: str, language: str) -> float:
-    import opencc
+    from agentkit.chinese import convert
 
-    convert = opencc.OpenCC("s2t" if language == "zh-TW" else "t2s").convert
     chars = _CJK.findall(text)
-    converted = convert("".join(chars))
+    converted = convert("".join(chars), "s2t" if language == "zh-TW" else "t2s")
     return sum(a != b for a, b in zip(chars, converted)) / len(chars) if chars else 0.0
 
 

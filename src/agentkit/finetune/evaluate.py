@@ -143,26 +143,8 @@ def changes(reports: Sequence[ModelReport]) -> list[dict[str, float]]:
 
 
 def bar_chart(reports: Sequence[ModelReport], target: str | Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from agentkit.plotting import grouped_bars
 
     keys = [k for k in reports[0].metrics if not k.startswith("judge_")]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / max(1, len(reports))
-    x = np.arange(len(keys))
-    for i, report in enumerate(reports):
-        bars = ax.bar(x + i * width, [100 * report.metrics[k] for k in keys], width, label=report.model[-40:])
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax.set_xticks(x + width * (len(reports) - 1) / 2, keys)
-    ax.set_ylabel("%")
-    ax.set_title("model-eval on the held-out split")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    return target
+    series = {r.model[-40:]: [100 * r.metrics[k] for k in keys] for r in reports}
+    return grouped_bars(keys, series, target, "model-eval on the held-out split", "%", value_format="%.0f")

@@ -37,32 +37,12 @@ def compare(run_dirs: Sequence[str | Path], gold: Sequence[HW01Item], modes: Seq
 
 
 def bar_chart(runs: Sequence[RunScores], target: str | Path, baselines: dict[str, int] | None = None) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from agentkit.plotting import grouped_bars
 
     modes = list(runs[0].reports) if runs else []
-    fig, ax = plt.subplots(figsize=(max(6, 2 + 1.6 * len(runs)), 4.5))
-    width = 0.8 / max(1, len(modes))
-    x = np.arange(len(runs))
-    for i, mode in enumerate(modes):
-        values = [r.reports[mode].correct for r in runs]
-        bars = ax.bar(x + i * width, values, width, label=mode)
-        ax.bar_label(bars, fontsize=8)
-    for name, value in (baselines or {}).items():
-        ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
-        ax.text(-0.4, value, f"NTU {name} ({value})", fontsize=7, va="bottom", ha="left", color="grey")
     total = runs[0].reports[modes[0]].total if runs and modes else 0
-    ax.set_xticks(x + width * (len(modes) - 1) / 2, [r.name for r in runs], fontsize=8)
-    ax.set_ylabel(f"correct of {total}")
-    ax.set_ylim(0, max(total, 1))
-    ax.set_title("HW01 accuracy by run and scoring mode")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=120)
-    plt.close(fig)
-    return target
+    return grouped_bars(
+        [r.name for r in runs], {m: [r.reports[m].correct for r in runs] for m in modes}, target,
+        "HW01 accuracy by run and scoring mode", f"correct of {total}", ylim=max(total, 1),
+        reference_lines={f"NTU {name} ({value})": value for name, value in (baselines or {}).items()},
+    )

@@ -18,9 +18,9 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 
+from agentkit.chinese import convert
 from agentkit.errors import ConfigError, InputError
 from agentkit.hw01.data import HW01Item
 
@@ -74,13 +74,6 @@ def strict_form(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def chinese_numerals_to_digits(text: str) -> str:
     """一門 → 1門, 二十一 → 21, 三百五十 → 350; a lone 十 → 10."""
 
@@ -106,7 +99,7 @@ def chinese_numerals_to_digits(text: str) -> str:
 
 
 def lenient_form(text: str) -> str:
-    text = _t2s().convert(strict_form(text))
+    text = convert(strict_form(text), "t2s")
     text = re.sub(r"[·・．•‧]", "", text)
     return chinese_numerals_to_digits(text)
 

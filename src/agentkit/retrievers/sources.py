@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from agentkit.errors import ConfigError
@@ -16,7 +17,7 @@ DEFAULT_SEARCH = "google"
 def open_knowledge_base(spec: str | Any, **kwargs: Any) -> Any:
     """``ragflow://HOST:PORT/DATASET`` → RagflowKnowledgeBase; a directory or ``http://HOST:PORT/COLLECTION``
     → KnowledgeBase (Chroma). ``kwargs`` go to KnowledgeBase (embedder, splitter, mode)."""
-    if not isinstance(spec, str | __import__("pathlib").Path):
+    if not isinstance(spec, str | Path):
         return spec
     if str(spec).startswith(("ragflow://", "ragflows://")):
         from agentkit.retrievers.ragflow import RagflowKnowledgeBase
