@@ -1,0 +1,70 @@
+"""What every command shares: the Typer app, the consoles, the user-error decorator and small parsers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from agentkit.errors import AgentkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question-answering agents and RAG pipelines on local models.")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_KB = Path(".agentkit/demo-kb")
+
+
+def user_errors(fn: F) -> F:
+    """Turn AgentkitError into one line on stderr and a non-zero exit; never a traceback for user mistakes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentkitError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}" + (f" [dim]({exc.hint})[/]" if exc.hint else ""), highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _web_cache(no_cache: bool, refresh: bool) -> Any:
+    from agentkit.tools import WebCache
+
+    return WebCache(mode="off" if no_cache else "refresh" if refresh else "use")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _progress(label: str) -> tuple[Any, Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+def _csv_list(value: str, cast: Callable[[str], Any] = str) -> list[Any]:
+    from agentkit.errors import ConfigError
+
+    try:
+        return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"cannot read '{value}' as a comma-separated list", "e.g. --chunk-size 100,200,400") from None

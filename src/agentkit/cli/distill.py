@@ -1,0 +1,142 @@
+"""`distill` and `dataset dedup|split|convert|stats`: QA datasets from documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+
+
+@app.command()
+@user_errors
+def distill(
+    paths: list[Path] = typer.Argument(None, help="Documents or folders to ingest into OUT/kb (or use --kb)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: exports, stats.json, checkpoint.jsonl, lengths.png."),
+    kb: str = typer.Option(None, "--kb", help="An existing knowledge base instead of PATHS."),
+    formats: str = typer.Option("alpaca,sharegpt,messages,mlx,hf", "--formats", help="alpaca,sharegpt,messages,mlx,hf,completion."),
+    llm: str = typer.Option(None, "--llm", help="Teacher LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
+    judge_llm: str = typer.Option(None, "--judge-llm", help="Also filter with an LLM groundedness judge."),
+    max_chunks: int = typer.Option(None, "--max-chunks", help="Sample N seed chunks (seeded) for a quick run."),
+    questions_per_chunk: int = typer.Option(2, "--questions-per-chunk"),
+    styles: str = typer.Option("factual", "--styles", help="factual,explanatory,procedural,multi-hop."),
+    split: str = typer.Option("0.8,0.1,0.1", "--split", help="train,valid,test ratios or counts."),
+    seed: int = typer.Option(0, "--seed"),
+    concurrency: int = typer.Option(1, "--concurrency"),
+    language: str = typer.Option(None, "--language", help="Output language, e.g. zh-TW, en (also filters on it)."),
+    system: str = typer.Option("", "--system", help="System prompt / persona stored with every record."),
+    refusal_ratio: float = typer.Option(0.0, "--refusal-ratio", help="Share of chunks that also yield 'not in the documents' examples."),
+    min_grounded: float = typer.Option(0.5, "--min-grounded", help="Lexical groundedness threshold (share of answer words found in its context)."),
+    as_json: bool = typer.Option(False, "--json", help="Print stats.json."),
+) -> None:
+    """Generate a de-duplicated, split QA dataset from documents with a teacher model."""
+    from agentkit.distill import DistillConfig, DistillJob, parse_split
+    from agentkit.retrievers import KnowledgeBase
+
+    if not kb and not paths:
+        from agentkit.errors import InputError
+
+        raise InputError("nothing to distill", "pass document paths or --kb DIR")
+    config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
+                           grounded_threshold=min_grounded)
+    knowledge = KnowledgeBase(kb or out_dir / "kb")
+    if paths:
+        knowledge.ingest(paths)
+    bar, update = _progress("distilling")
+    with bar:
+        report = DistillJob(knowledge, out_dir, llm, config, judge_llm, lambda label, done, total: update(done, total)).run()
+    stats = report.stats
+    if as_json:
+        _print_json(stats)
+        return
+    drops = ", ".join(f"{name} {v['count']}" for name, v in stats["dropped"].items() if v["count"])
+    out.print(f"[bold]{stats['kept']}[/] records kept of {stats['generated']} generated from {stats['seed_chunks']} chunks; dropped: {drops or 'none'}; "
+              f"failures: {len(stats['failures'])}", highlight=False)
+    out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
+              + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
+    out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+
+
+dataset_app = typer.Typer(no_args_is_help=True, help="Tools for QA datasets in JSONL (alpaca, sharegpt, messages, prompt/completion).")
+app.add_typer(dataset_app, name="dataset")
+
+
+def _read_dataset(path: Path) -> Any:
+    from agentkit.distill.dataset_io import read_jsonl
+
+    result = read_jsonl(path)
+    for number, reason in result.errors:
+        err.print(f"[yellow]{path}:{number}: skipped ({reason})[/]", highlight=False)
+    return result
+
+
+@dataset_app.command("dedup")
+@user_errors
+def dataset_dedup(file: Path = typer.Argument(...), out_file: Path = typer.Option(..., "--out"), threshold: float = typer.Option(0.8, "--threshold", help="MinHash Jaccard for near-duplicates.")) -> None:
+    """Drop exact, numbers-only and near-duplicate records; writes the input's format."""
+    from agentkit.distill.export import ROW_BUILDERS, write_jsonl
+    from agentkit.distill.filters import ExactDedup, MinHashDedup, NumbersDedup, run_filters
+
+    data = _read_dataset(file)
+    kept, dropped = run_filters(data.records, [ExactDedup(), NumbersDedup(), MinHashDedup(threshold)])
+    write_jsonl(out_file, [ROW_BUILDERS[data.format](r) for r in kept])
+    out.print(f"{len(kept)} kept of {len(data.records)}; " + ", ".join(f"{k} {len(v)}" for k, v in dropped.items()) + f" → {out_file}")
+
+
+@dataset_app.command("split")
+@user_errors
+def dataset_split(file: Path = typer.Argument(...), out_dir: Path = typer.Option(..., "--out"), split: str = typer.Option("0.8,0.1,0.1", "--split"), seed: int = typer.Option(0, "--seed")) -> None:
+    """Seeded train/valid/test files grouped by source, in the input's format."""
+    from agentkit.distill import parse_split, split_records
+    from agentkit.distill.export import ROW_BUILDERS, write_jsonl
+
+    data = _read_dataset(file)
+    result = split_records(data.records, parse_split(split), seed)
+    for name, records in result.splits.items():
+        write_jsonl(out_dir / f"{name}.jsonl", [ROW_BUILDERS[data.format](r) for r in records])
+    out.print(", ".join(f"{k} {len(v)}" for k, v in result.splits.items()) + f" (grouped by {result.grouped_by}) → {out_dir}")
+
+
+@dataset_app.command("convert")
+@user_errors
+def dataset_convert(file: Path = typer.Argument(...), to: str = typer.Option(..., "--to", help="alpaca | sharegpt | messages | completion | hf."), out_path: Path = typer.Option(..., "--out")) -> None:
+    """Convert between formats (hf: a DatasetDict with one train split saved to disk)."""
+    from agentkit.distill.export import ROW_BUILDERS, check_formats, export, write_jsonl
+
+    data = _read_dataset(file)
+    check_formats([to])
+    if to == "hf":
+        export({"train": data.records, "valid": [], "test": []}, out_path, ["hf"])
+    else:
+        write_jsonl(out_path, [ROW_BUILDERS[to](r) for r in data.records])
+    out.print(f"{len(data.records)} records {data.format} → {to}: {out_path}")
+
+
+@dataset_app.command("stats")
+@user_errors
+def dataset_stats(file: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts, lengths, duplicates and languages of a dataset file."""
+    import statistics
+
+    from agentkit.distill.filters import ExactDedup, MinHashDedup, NumbersDedup, cjk_share, run_filters
+
+    data = _read_dataset(file)
+    _, dropped = run_filters(data.records, [ExactDedup(), NumbersDedup(), MinHashDedup()])
+    q, a = [len(r.question) for r in data.records], [len(r.answer) for r in data.records]
+    stats = {
+        "records": len(data.records), "format": data.format, "bad_lines": len(data.errors),
+        "question_chars": {"median": statistics.median(q), "max": max(q)}, "answer_chars": {"median": statistics.median(a), "max": max(a)},
+        "duplicates": {k: len(v) for k, v in dropped.items()},
+        "chinese_share": round(sum(cjk_share(r.question) >= 0.3 for r in data.records) / len(data.records), 3),
+    }
+    if as_json:
+        _print_json(stats)
+        return
+    for key, value in stats.items():
+        out.print(f"{key}: {value}", highlight=False)

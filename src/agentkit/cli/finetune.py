@@ -1,0 +1,104 @@
+"""`finetune` and `model-eval`: LoRA training and side-by-side scoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+
+
+@app.command()
+@user_errors
+def finetune(
+    data: Path = typer.Argument(..., help="A distill output folder, a folder with train/valid.jsonl, or a .jsonl file."),
+    base: str = typer.Option("default", "--base", help="'default' (embedded SmolLM2 GGUF, dequantized), a .gguf file, or a HF model directory."),
+    out_dir: Path = typer.Option(..., "--out"),
+    method: str = typer.Option("lora", "--method", help="lora | qlora (CUDA only)."),
+    r: int = typer.Option(16, "--r"),
+    alpha: int = typer.Option(16, "--alpha"),
+    dropout: float = typer.Option(0.05, "--dropout"),
+    target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj", "--target-modules"),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    max_steps: int = typer.Option(-1, "--max-steps", help="Overrides --epochs when > 0."),
+    lr: float = typer.Option(2e-4, "--lr"),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    grad_accum: int = typer.Option(1, "--grad-accum"),
+    max_seq_len: int = typer.Option(512, "--max-seq-len"),
+    seed: int = typer.Option(0, "--seed"),
+    val_every: int = typer.Option(10, "--val-every"),
+    early_stop: int = typer.Option(0, "--early-stop", help="Stop after N evaluations without improvement (0: off)."),
+    merge_to: Path = typer.Option(None, "--merge", help="Also write base+adapter merged into this directory."),
+    export_config: str = typer.Option(None, "--export-config", help="mlx | unsloth | llamafactory: write a recipe instead of training here."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """LoRA fine-tune a model on distilled data (TRL + PEFT); or write a recipe for MLX-LM, Unsloth, LLaMA-Factory."""
+    from agentkit.finetune.train import LoraSettings, finetune as run_finetune, merge
+
+    settings = LoraSettings(method, r, alpha, dropout, _csv_list(target_modules), epochs, max_steps, lr, batch_size, grad_accum, max_seq_len, seed, val_every, early_stop)
+    if export_config:
+        from agentkit.finetune.recipes import export_recipe
+
+        for path in export_recipe(export_config, data, base, out_dir, settings):
+            out.print(f"wrote {path}", highlight=False)
+        return
+    bar, update = _progress("training")
+    with bar:
+        result = run_finetune(data, base, out_dir, settings, update)
+    merged = str(merge(base, result.adapter_dir, merge_to)) if merge_to else None
+    if as_json:
+        _print_json({**result.to_dict(), "merged_dir": merged})
+        return
+    out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, {result.seconds:.0f}s)", highlight=False)
+    out.print(f"train loss {result.train_loss_first:.3f} → {result.train_loss_last:.3f}; best validation loss {result.val_loss_best}", highlight=False)
+    out.print(f"use it: --llm 'hf://{base}#adapter={result.adapter_dir}'" + (f"; merged model: {merged}" if merged else ""), highlight=False)
+
+
+@app.command("model-eval")
+@user_errors
+def model_eval(
+    model: list[str] = typer.Option(..., "--model", help="LLM spec; repeat it (the first is the baseline)."),
+    data: Path = typer.Option(..., "--data", help="Held-out split (e.g. OUT/messages/test.jsonl) or a distill folder (uses test.jsonl)."),
+    judge_llm: str = typer.Option(None, "--judge-llm", help="Also score completeness, key-fact accuracy, consistency, readability (1-10)."),
+    limit: int = typer.Option(None, "--limit"),
+    max_tokens: int = typer.Option(128, "--max-tokens"),
+    chart: Path = typer.Option(None, "--chart", help="Bar chart PNG."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Score models side by side on a held-out split, with the change in % from the first."""
+    from rich.table import Table
+
+    from agentkit.finetune.data import load_sft
+    from agentkit.finetune.evaluate import bar_chart, changes, evaluate_models
+
+    sft = load_sft(data)
+    records = (sft.test if data.is_dir() else sft.train)[:limit]
+    if not records:
+        from agentkit.errors import InputError
+
+        raise InputError(f"no held-out records in {data}", "pass a test.jsonl (distill writes one per format)")
+    bar, update = _progress("evaluating")
+    with bar:
+        reports = evaluate_models(model, records, judge_llm, max_tokens, update)
+    deltas = changes(reports) if len(reports) > 1 else []
+    if chart:
+        bar_chart(reports, chart)
+    if as_json:
+        _print_json({"records": len(records), "models": [r.to_dict() for r in reports], "change_pct_vs_first": deltas})
+        return
+    keys = list(reports[0].metrics) + ["latency_s", "tokens_per_s"]
+    table = Table(title=f"{len(records)} held-out records")
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for i, rep in enumerate(reports):
+        values = {**rep.metrics, "latency_s": rep.latency_s, "tokens_per_s": rep.tokens_per_s}
+        cells = [f"{values[k]:.3f}" + (f" ({deltas[i - 1][k]:+.0f}%)" if i and deltas[i - 1][k] not in (float("inf"),) else "") for k in keys]
+        table.add_row(rep.model[-48:], *cells)
+    (out if out.is_terminal else Console(width=180)).print(table)

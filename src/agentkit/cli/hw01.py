@@ -1,0 +1,120 @@
+"""`hw01 run|score|compare`: the NTU ML2025 HW01 benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+
+
+hw01_app = typer.Typer(no_args_is_help=True, help="The NTU ML2025 HW01 benchmark: run pipelines on its questions and score them.")
+app.add_typer(hw01_app, name="hw01")
+
+
+@hw01_app.command("run")
+@user_errors
+def hw01_run(
+    questions: Path = typer.Option(..., "--questions", help="public.txt (question,answer) or a questions-only file."),
+    out_dir: Path = typer.Option(..., "--out", help="Run directory: <id>.txt, answers.txt, trace.jsonl, run.json."),
+    pipeline_name: str = typer.Option("rag-agent", "--pipeline", "-p", help="naive | rag | rag-agent."),
+    llm: str = typer.Option(None, "--llm", help="LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
+    source: str = typer.Option("web", "--source", help="web | kb | both (ignored by naive)."),
+    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR."),
+    kb: str = typer.Option(None, "--kb", help="Knowledge base for --source kb|both."),
+    k: int = typer.Option(4, "--k", help="Chunks given to the answer step."),
+    fmt: str = typer.Option("auto", "--format", help="auto | gold | questions."),
+    start_id: int = typer.Option(None, "--start-id", help="Id of the first line (default 1; 31 for private*)."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N questions."),
+    max_tokens: int = typer.Option(128, "--max-tokens"),
+    concurrency: int = typer.Option(1, "--concurrency", help="Questions in flight (the embedded model serializes anyway)."),
+    allow_private: bool = typer.Option(False, "--allow-private"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    refresh: bool = typer.Option(False, "--refresh"),
+) -> None:
+    """Answer every question; re-running skips answered ones."""
+    from agentkit.hw01 import load_items, run_questions
+    from agentkit.pipeline.builtin import build
+
+    items = load_items(questions, fmt, start_id)[:limit]
+    chosen_source = None if pipeline_name == "naive" else source
+    pipe = build(pipeline_name, llm, source=chosen_source, kb=kb, search=search_backend, k=k, max_tokens=max_tokens,
+                 web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
+    meta = {"questions": str(questions), "llm": llm or "default", "source": chosen_source, "search_backend": search_backend, "kb": kb, "k": k}
+    bar, update = _progress("answering")
+    with bar:
+        summary = run_questions(items, pipe, out_dir, meta, concurrency, update)
+    out.print(f"{summary.answered} answered, {summary.skipped} already done, {summary.failed} failed in {summary.seconds:.1f}s → {summary.out_dir / 'answers.txt'}")
+
+
+@hw01_app.command("score")
+@user_errors
+def hw01_score(
+    answers: Path = typer.Option(..., "--answers", help="answers.txt, or a run directory."),
+    gold: Path = typer.Option(..., "--gold", help="The question,answer file (public.txt)."),
+    mode: str = typer.Option("strict", "--mode", help="strict | lenient | llm."),
+    judge_llm: str = typer.Option(None, "--judge-llm", help="LLM spec of the judge for --mode llm."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Score answers against gold aliases."""
+    from rich.table import Table
+
+    from agentkit.hw01 import load_answers, load_items, score
+    from agentkit.tools import WebCache
+
+    from agentkit.embeddings.base import default_cache_dir
+
+    report = score(load_items(gold, "gold"), load_answers(answers), mode, judge_llm, WebCache(default_cache_dir() / "judge.sqlite", ttl=0))
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    table = Table(title=f"{mode}: {report.correct}/{report.total} correct ({100 * report.accuracy:.1f} %)")
+    for column in ("id", "question", "gold", "answer", "verdict", "reason"):
+        table.add_column(column, overflow="fold")
+    for v in report.verdicts:
+        table.add_row(str(v.id), v.question[:40], "、".join(v.gold), v.answer[:60], "[green]✓[/]" if v.correct else "[red]✗[/]", v.reason)
+    (out if out.is_terminal else Console(width=160)).print(table)
+
+
+@hw01_app.command("compare")
+@user_errors
+def hw01_compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories."),
+    gold: Path = typer.Option(Path("../shared/hw01/public.txt"), "--gold"),
+    mode: str = typer.Option("strict,lenient", "--mode", help="Comma-separated scoring modes."),
+    judge_llm: str = typer.Option(None, "--judge-llm"),
+    chart: Path = typer.Option(None, "--chart", help="Bar chart PNG (default: compare.png beside the first run)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Accuracy of several runs side by side, next to NTU's baselines, plus a bar chart."""
+    from rich.table import Table
+
+    from agentkit.embeddings.base import default_cache_dir
+    from agentkit.hw01 import BASELINES, load_items
+    from agentkit.hw01.compare import bar_chart, compare
+    from agentkit.tools import WebCache
+
+    items = load_items(gold, "gold")
+    scored = compare(runs, items, _csv_list(mode), judge_llm, WebCache(default_cache_dir() / "judge.sqlite", ttl=0))
+    public = len(items) == 30
+    baselines = {name: pair[0] if public else pair[1] for name, pair in BASELINES.items()}
+    target = bar_chart(scored, chart or runs[0].parent / "compare.png", baselines)
+    if as_json:
+        _print_json({"runs": [{"name": r.name, "path": str(r.path), **{m: rep.to_dict() for m, rep in r.reports.items()}} for r in scored], "baselines": baselines, "chart": str(target)})
+        return
+    table = Table(title=f"HW01, {len(items)} questions")
+    table.add_column("run")
+    for m in _csv_list(mode):
+        table.add_column(m, justify="right")
+    for r in scored:
+        table.add_row(r.name, *[f"{rep.correct}/{rep.total} ({100 * rep.accuracy:.0f} %)" for rep in r.reports.values()])
+    for name, value in baselines.items():
+        table.add_row(f"[dim]NTU baseline: {name}[/]", *[f"[dim]{value}/{len(items)}[/]" for _ in r.reports] if scored else [])
+    (out if out.is_terminal else Console(width=140)).print(table)
+    err.print(f"[dim]wrote {target}[/]")

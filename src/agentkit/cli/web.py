@@ -1,0 +1,63 @@
+"""`search` and `fetch`: the web tools from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+
+
+@app.command()
+@user_errors
+def search(
+    query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
+    backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng:URL | local:DIR, options as name?key=value."),
+    n: int = typer.Option(3, "--n", help="Results to return (at most 20)."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    refresh: bool = typer.Option(False, "--refresh"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search the web (or a local folder of pages)."""
+    from agentkit.retrievers.sources import default_search_spec
+    from agentkit.tools import load_search
+
+    results = load_search(backend or default_search_spec(), _web_cache(no_cache, refresh)).search(query_text, n)
+    if as_json:
+        _print_json({"query": query_text, "results": [{k: v for k, v in r.to_dict().items() if k != "text"} for r in results]})
+        return
+    if not results:
+        out.print("[yellow]no results[/]")
+    for r in results:
+        out.print(f"[bold]{r.rank}. {r.title}[/]\n   [blue]{r.url}[/]\n   {r.snippet}", highlight=False)
+
+
+@app.command()
+@user_errors
+def fetch(
+    url: str = typer.Argument(..., help="http(s) URL of the page."),
+    allow_private: bool = typer.Option(False, "--allow-private", help="Allow loopback/private/link-local addresses."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds for the whole page."),
+    max_bytes: int = typer.Option(2_000_000, "--max-bytes", help="Body cap; longer pages are truncated."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    refresh: bool = typer.Option(False, "--refresh"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fetch one page and print its visible text."""
+    from agentkit.errors import FetchError
+    from agentkit.tools import Fetcher
+
+    page = Fetcher(timeout=timeout, total_timeout=timeout + 1, max_bytes=max_bytes, allow_private=allow_private, cache=_web_cache(no_cache, refresh)).fetch(url)
+    if not page.ok:
+        raise FetchError(page.error)
+    if as_json:
+        _print_json({k: v for k, v in page.to_dict().items() if k in ("url", "final_url", "title", "text", "content_type", "encoding", "truncated", "status")})
+        return
+    out.print(f"[bold]{page.title}[/] [dim]{page.final_url} ({page.content_type}, {page.encoding}{', truncated' if page.truncated else ''})[/]", highlight=False)
+    out.print(page.text, highlight=False, markup=False)
