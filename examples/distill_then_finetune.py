@@ -53,7 +53,7 @@ def main() -> None:
 
     t = time.perf_counter()
     test = load_sft(out / "data").test or load_sft(out / "data").valid
-    reports = evaluate_models(["hf://default", f"hf://default#adapter={result.adapter_dir}"], test, max_tokens=96)
+    reports = evaluate_models(["hf://default", f"hf://default?adapter={result.adapter_dir}"], test, max_tokens=96)
     delta = changes(reports)[0]
     timings["model-eval"] = time.perf_counter() - t
     bar_chart(reports, out / "before_after.png")

@@ -130,7 +130,7 @@ def test_tiny_finetune_loss_falls_and_adapter_changes_output(tiny_run) -> None: 
     assert Path(tiny_run.curve_png).stat().st_size > 1000 and (Path(tiny_run.adapter_dir) / "adapter_config.json").exists()
     params = GenerationParams(max_tokens=16)
     base = load_llm("hf://default").generate("Who rules Planet Zorg?", params).text
-    tuned = load_llm(f"hf://default#adapter={tiny_run.adapter_dir}").generate("Who rules Planet Zorg?", params).text
+    tuned = load_llm(f"hf://default?adapter={tiny_run.adapter_dir}").generate("Who rules Planet Zorg?", params).text
     assert tuned != base
 
 
@@ -141,7 +141,7 @@ def test_merge_equals_base_plus_adapter(tiny_run, tmp_path) -> None:  # type: ig
 
     merged = merge("default", tiny_run.adapter_dir, tmp_path / "merged")
     params = GenerationParams(max_tokens=16, temperature=0.0)
-    with_adapter = load_llm(f"hf://default#adapter={tiny_run.adapter_dir}").generate("How many moons does Zorg have?", params).text
+    with_adapter = load_llm(f"hf://default?adapter={tiny_run.adapter_dir}").generate("How many moons does Zorg have?", params).text
     assert load_llm(f"hf://{merged}").generate("How many moons does Zorg have?", params).text == with_adapter
 
 

@@ -121,9 +121,16 @@ def test_arun_many_bounded_and_ordered():
     assert [r.answer for r in results] == questions and 1 < llm.peak <= 2
 
 
-def test_async_step_functions_supported():
+def test_steps_are_sync_and_arun_derives_async_once():
+    # One concurrency model (agentkit.concurrency): steps are plain functions; an async step is refused at build time.
     async def add_note(state: QAState) -> QAState:
         return state.replace(answer=state.answer + "!")
 
-    p = pipeline.create("naive", ScriptedLLM(["hi"])).with_step(add_note)
+    with pytest.raises(ConfigError, match="is async"):
+        pipeline.create("naive", ScriptedLLM(["hi"])).with_step(add_note)
+
+    def shout(state: QAState) -> QAState:
+        return state.replace(answer=state.answer + "!")
+
+    p = pipeline.create("naive", ScriptedLLM(["hi"])).with_step(shout)
     assert asyncio.run(p.arun("q")).answer == "hi!"

@@ -8,8 +8,8 @@ import pytest
 
 from agentkit import pipeline
 from agentkit.llm.scripted import ScriptedLLM
-from agentkit.retrievers.sources import build_retriever
-from agentkit.retrievers.web import MultiRetriever, WebRetriever
+from agentkit.sources.select import build_retriever
+from agentkit.sources.web import MultiRetriever, WebRetriever
 from agentkit.tools import Fetcher, Politeness
 from agentkit.tools.search import SearxngSearch
 from tests.conftest import run_cli

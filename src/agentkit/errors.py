@@ -51,3 +51,11 @@ class SearchError(AgentkitError):
 
 class FetchError(AgentkitError):
     """A page that could not be fetched: refused by the URL guard, timed out, too many redirects, not text."""
+
+
+class MissingExtraError(AgentkitError):
+    """A feature whose optional dependencies are not installed; the hint names the pip extra."""
+
+
+class PluginError(AgentkitError):
+    """A plugin that cannot be registered or loaded (duplicate name, broken entry point)."""

@@ -136,12 +136,6 @@ class LLMAgent:
         completion = self.llm.generate(messages, self.params)
         return AgentOutput(completion.text, completion.reasoning, completion.usage, time.perf_counter() - started, used, tuple(messages))
 
-    async def arun(self, input_text: str, context: Sequence[ContextBlock] = ()) -> AgentOutput:
-        messages, used = self.build_messages(input_text, context)
-        started = time.perf_counter()
-        completion = await self.llm.agenerate(messages, self.params)
-        return AgentOutput(completion.text, completion.reasoning, completion.usage, time.perf_counter() - started, used, tuple(messages))
-
     def __repr__(self) -> str:
         return f"LLMAgent(name={self.name!r}, llm={self.llm.spec!r})"
 

@@ -11,23 +11,15 @@ from agentkit.chunking.recursive import DEFAULT_SEPARATORS, RecursiveSplitter
 from agentkit.chunking.semantic import SemanticSplitter
 from agentkit.chunking.sentence import SentenceSplitter, sentence_spans
 from agentkit.chunking.token import TokenSplitter
-from agentkit.registry import Registry
-
-splitters: Registry[Splitter] = Registry("splitter")
-splitters.register("recursive", RecursiveSplitter)
-splitters.register("token", TokenSplitter)
-splitters.register("sentence", SentenceSplitter)
-splitters.register("markdown", MarkdownSplitter)
-splitters.register("semantic", SemanticSplitter)
-splitters.register("paragraph", ParagraphSplitter)
+from agentkit.plugins import registry
 
 
 def make_splitter(name: str = "recursive", **kwargs: Any) -> Splitter:
-    """``make_splitter("sentence", chunk_size=200, chunk_overlap=20, size_unit="tokens")``."""
-    factory = splitters.get(name)
+    """``make_splitter("sentence", chunk_size=200, chunk_overlap=20, size_unit="tokens")`` (splitter plugins)."""
     if name != "semantic":
         kwargs.pop("embed", None)
-    return factory(**kwargs)
+    splitter: Splitter = registry("splitter").build(name, **kwargs)
+    return splitter
 
 
 def splitter_from_dict(data: dict[str, Any], **extra: Any) -> Splitter:
@@ -37,5 +29,5 @@ def splitter_from_dict(data: dict[str, Any], **extra: Any) -> Splitter:
 
 __all__ = [
     "Chunk", "SizeUnit", "Splitter", "RecursiveSplitter", "TokenSplitter", "SentenceSplitter", "MarkdownSplitter",
-    "SemanticSplitter", "ParagraphSplitter", "DEFAULT_SEPARATORS", "sentence_spans", "splitters", "make_splitter", "splitter_from_dict",
+    "SemanticSplitter", "ParagraphSplitter", "DEFAULT_SEPARATORS", "sentence_spans", "make_splitter", "splitter_from_dict",
 ]

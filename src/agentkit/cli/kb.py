@@ -34,7 +34,7 @@ def ingest(
 ) -> None:
     """Chunk, embed and store documents; unchanged files add and embed nothing."""
     from agentkit.chunking import make_splitter
-    from agentkit.retrievers.sources import open_knowledge_base
+    from agentkit.retrievers.open import open_knowledge_base
 
     split = make_splitter(splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap, size_unit=size_unit, tokenizer=tokenizer)
     # RAGFlow parses and chunks on its side (its chunk_method / parser_config live in the ragflow:// spec).
@@ -68,7 +68,7 @@ def query(
 ) -> None:
     """Retrieve chunks from a knowledge base."""
     from agentkit.errors import KnowledgeBaseError
-    from agentkit.retrievers.sources import open_knowledge_base
+    from agentkit.retrievers.open import open_knowledge_base
 
     base = open_knowledge_base(kb, mode=mode)
     if not getattr(base, "is_server", True) and not Path(kb).is_dir():

@@ -25,7 +25,7 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search the web (or a local folder of pages)."""
-    from agentkit.retrievers.sources import default_search_spec
+    from agentkit.sources.select import default_search_spec
     from agentkit.tools import load_search
 
     results = load_search(backend or default_search_spec(), _web_cache(no_cache, refresh)).search(query_text, n)

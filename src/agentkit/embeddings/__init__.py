@@ -3,31 +3,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.embeddings.backends import OllamaEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder, minilm_path
 from agentkit.embeddings.base import CachedEmbedder, Embedder, default_cache_dir, normalize
-from agentkit.llm.spec import Spec, parse_spec
-from agentkit.registry import Registry
+from agentkit.plugins import registry
+from agentkit.spec import Spec
 
 DEFAULT_EMBEDDER = "sentence-transformers://default"
 EMBEDDER_EXAMPLES = "sentence-transformers://default, sentence-transformers:///path/model, ollama://nomic-embed-text, openai://127.0.0.1:8000/v1#model"
 
 
-def _sentence_transformers(spec: Spec) -> Embedder:
-    return SentenceTransformerEmbedder(None if spec.target == "default" else spec.target, spec.options.get("device", "cpu"))
+@dataclass(frozen=True)
+class SentenceTransformersOptions:
+    """``sentence-transformers://default?device=cpu&batch_size=8``."""
+
+    device: str = "cpu"
+    batch_size: int | None = None
 
 
-def _openai(spec: Spec) -> Embedder:
+@dataclass(frozen=True)
+class OllamaEmbedderOptions:
+    """``ollama://MODEL?host=http://h:11434``."""
+
+    host: str | None = None
+
+
+def sentence_transformers_from_spec(spec: Spec, options: SentenceTransformersOptions) -> Embedder:
+    return SentenceTransformerEmbedder(None if spec.target == "default" else spec.target, options.device, options.batch_size)
+
+
+def ollama_from_spec(spec: Spec, options: OllamaEmbedderOptions) -> Embedder:
+    return OllamaEmbedder(spec.target, options.host)
+
+
+def openai_from_spec(spec: Spec, options: None) -> Embedder:
     scheme = "https" if spec.scheme.endswith("+https") else "http"
     return OpenAIEmbedder(f"{scheme}://{spec.target}", spec.fragment)
-
-
-embedders: Registry[Embedder] = Registry("embedder")
-embedders.register("sentence-transformers", _sentence_transformers)
-embedders.register("ollama", lambda spec: OllamaEmbedder(spec.target, spec.options.get("host")))
-embedders.register("openai", _openai)
-embedders.register("openai+https", _openai)
 
 
 def load_embedder(spec: str | Embedder | None = None, cache: bool | str | Path = True) -> Embedder:
@@ -35,8 +48,7 @@ def load_embedder(spec: str | Embedder | None = None, cache: bool | str | Path =
     if isinstance(spec, Embedder):
         embedder = spec
     else:
-        parsed = parse_spec(spec or DEFAULT_EMBEDDER, "embedder", EMBEDDER_EXAMPLES)
-        embedder = embedders.get(parsed.scheme)(parsed)
+        embedder = registry("embedder").create(spec or DEFAULT_EMBEDDER)
     if cache is False or isinstance(embedder, CachedEmbedder):
         return embedder
     return CachedEmbedder(embedder, None if cache is True else Path(cache))
@@ -44,5 +56,5 @@ def load_embedder(spec: str | Embedder | None = None, cache: bool | str | Path =
 
 __all__ = [
     "Embedder", "CachedEmbedder", "SentenceTransformerEmbedder", "OllamaEmbedder", "OpenAIEmbedder", "load_embedder",
-    "embedders", "normalize", "minilm_path", "default_cache_dir", "DEFAULT_EMBEDDER",
+    "normalize", "minilm_path", "default_cache_dir", "DEFAULT_EMBEDDER",
 ]

@@ -1,17 +1,26 @@
 """``hf://`` LLM backend: a Hugging Face model (plus an optional LoRA adapter) run with transformers in-process.
 
-Specs: ``hf://default`` (the embedded SmolLM2, dequantized), ``hf:///abs/path/model``, ``hf://default#adapter=/path``.
+Specs: ``hf://default`` (the embedded SmolLM2, dequantized), ``hf:///abs/path/model``, ``hf://default?adapter=/path``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
-from agentkit.llm.spec import Spec
+from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
+from agentkit.spec import Spec, warn_deprecated
+
+
+@dataclass(frozen=True)
+class HFOptions:
+    """``hf://BASE?adapter=DIR&n_ctx=2048`` (BASE: ``default`` or a model directory)."""
+
+    adapter: str | None = None
+    n_ctx: int = 2048
 
 
 class HFLLM(LLM):
@@ -19,15 +28,18 @@ class HFLLM(LLM):
         self.base_arg = str(base)
         self.adapter = str(adapter) if adapter else None
         self.context_window = context_window
-        self.spec = spec or f"hf://{self.base_arg}" + (f"#adapter={self.adapter}" if self.adapter else "")
+        self.spec = spec or f"hf://{self.base_arg}" + (f"?adapter={self.adapter}" if self.adapter else "")
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> HFLLM:
-        fragment = dict(part.partition("=")[::2] for part in spec.fragment.split("&") if part)
-        return cls(spec.target or "default", fragment.get("adapter"), int(spec.options.get("n_ctx", 2048)), spec.raw)
+    def from_spec(cls, spec: Spec, options: HFOptions) -> HFLLM:
+        adapter = options.adapter
+        if spec.fragment.startswith("adapter="):  # the old form, hf://BASE#adapter=DIR
+            adapter = adapter or spec.fragment.partition("=")[2]
+            warn_deprecated(f"hf://...#adapter={adapter}", f"hf://{spec.target}?adapter={adapter}")
+        return cls(spec.target or "default", adapter, options.n_ctx, spec.raw)
 
     def warm_up(self) -> None:
         self._load()
@@ -44,7 +56,7 @@ class HFLLM(LLM):
         _, tokenizer = self._load()
         return len(tokenizer.encode(text, add_special_tokens=False))
 
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 

@@ -127,7 +127,7 @@ class Completion:
 
 
 @dataclass
-class _StreamInfo:
+class StreamInfo:
     """What a backend learns while streaming (token counts, why it stopped); filled in by ``_stream``."""
 
     prompt_tokens: int | None = None
@@ -160,7 +160,7 @@ class LLM(ABC):
     supports_tools: bool = False
 
     @abstractmethod
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         """Yield raw text pieces (``<think>`` included); fill ``info`` with counts when known."""
 
     @abstractmethod
@@ -180,7 +180,7 @@ class LLM(ABC):
         """Yield answer text as it is generated (reasoning blocks are passed through unfiltered)."""
         params = params or GenerationParams()
         deadline = None if params.timeout is None else time.monotonic() + params.timeout
-        for piece in self._stream(as_messages(messages), params, _StreamInfo()):
+        for piece in self._stream(as_messages(messages), params, StreamInfo()):
             if deadline is not None and time.monotonic() > deadline:
                 raise self._timeout(params)
             yield piece
@@ -190,7 +190,7 @@ class LLM(ABC):
         """The whole completion; ``on_token`` sees each raw piece as it arrives (for live display)."""
         params = params or GenerationParams()
         msgs = as_messages(messages)
-        info = _StreamInfo()
+        info = StreamInfo()
         started = time.perf_counter()
         deadline = None if params.timeout is None else time.monotonic() + params.timeout
         pieces = []
@@ -245,3 +245,6 @@ class LLM(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
+
+
+_StreamInfo = StreamInfo  # the old private name, kept until every backend imports StreamInfo

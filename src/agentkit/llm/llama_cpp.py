@@ -7,14 +7,24 @@ import importlib.resources
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentkit.errors import ConfigError, ContextOverflowError, ModelNotFoundError
-from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
-from agentkit.llm.spec import Spec, int_option
+from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
+from agentkit.spec import Spec
 
 DEFAULT_CONTEXT = 4096
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class LlamaCppOptions:
+    """``llama-cpp://PATH?n_ctx=4096&n_threads=2``."""
+
+    n_ctx: int = DEFAULT_CONTEXT
+    n_threads: int | None = None
 
 
 def embedded_model_path() -> Path:
@@ -60,8 +70,13 @@ class LlamaCppLLM(LLM):
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file not found: {path}", "check the path, or use llama-cpp://default for the embedded model")
+        with path.open("rb") as handle:
+            if handle.read(4) != GGUF_MAGIC:
+                raise ModelNotFoundError(f"{path} is not a GGUF model file", "give a .gguf file (llama.cpp's format), e.g. llama-cpp://default")
         if n_ctx < 256:
             raise ConfigError(f"n_ctx={n_ctx} is too small", "use n_ctx >= 256")
+        if n_threads is not None and n_threads < 1:
+            raise ConfigError(f"n_threads={n_threads} must be >= 1", "use n_threads=1 or more")
         self.model_path = path
         self.context_window = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
@@ -69,12 +84,11 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> LlamaCppLLM:
-        unknown = set(spec.options) - {"n_ctx", "n_threads"}
-        if unknown:
-            raise ConfigError(f"unknown llama-cpp option(s) {sorted(unknown)} in '{spec.raw}'", "use ?n_ctx=4096&n_threads=2")
+    def from_spec(cls, spec: Spec, options: LlamaCppOptions) -> LlamaCppLLM:
+        if not spec.target:
+            raise ConfigError(f"'{spec.raw}' names no model", "write llama-cpp://default or llama-cpp:///path/to/model.gguf")
         path = embedded_model_path() if spec.target == "default" else Path(spec.target)
-        return cls(path, int_option(spec, "n_ctx", DEFAULT_CONTEXT), int_option(spec, "n_threads", 0) or None, spec=spec.raw)
+        return cls(path, options.n_ctx, options.n_threads, spec=spec.raw)
 
     @property
     def model(self) -> Any:
@@ -86,7 +100,7 @@ class LlamaCppLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         prompt_tokens = self.count_message_tokens(messages)
         if prompt_tokens >= self.context_window:
             raise ContextOverflowError(

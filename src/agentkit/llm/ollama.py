@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError, ModelNotFoundError
-from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
+from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
 from agentkit.llm.openai_compat import estimate_tokens
-from agentkit.llm.spec import Spec, int_option
+from agentkit.spec import Spec
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+@dataclass(frozen=True)
+class OllamaOptions:
+    """``ollama://MODEL?host=http://h:11434&n_ctx=8192``."""
+
+    host: str | None = None
+    n_ctx: int = 4096
 
 
 def ollama_host(explicit: str | None = None) -> str:
@@ -45,8 +54,8 @@ class OllamaLLM(LLM):
         self.spec = spec or f"ollama://{model}"
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> OllamaLLM:
-        return cls(spec.target, spec.options.get("host"), int_option(spec, "n_ctx", 4096), spec=spec.raw)
+    def from_spec(cls, spec: Spec, options: OllamaOptions) -> OllamaLLM:
+        return cls(spec.target, options.host, options.n_ctx, spec=spec.raw)
 
     def _client(self, timeout: float | None) -> Any:
         import ollama
@@ -70,7 +79,7 @@ class OllamaLLM(LLM):
             options["seed"] = params.seed
         return options
 
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         try:
             for part in self._client(params.timeout).chat(
                 model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True,

@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError, ModelNotFoundError
-from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
-from agentkit.llm.spec import Spec, int_option
+from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
+from agentkit.spec import Spec
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """``openai://HOST:PORT/v1?n_ctx=8192#MODEL``."""
+
+    n_ctx: int = 4096
 
 
 def estimate_tokens(text: str) -> int:
@@ -36,9 +44,11 @@ class OpenAICompatLLM(LLM):
         self.spec = spec or f"openai://{self.base_url.split('://', 1)[1]}#{model}"
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> OpenAICompatLLM:
+    def from_spec(cls, spec: Spec, options: OpenAIOptions) -> OpenAICompatLLM:
+        if not spec.target:
+            raise ConfigError(f"'{spec.raw}' names no server", "write openai://HOST:PORT/v1#MODEL")
         scheme = "https" if spec.scheme.endswith("+https") else "http"
-        return cls(f"{scheme}://{spec.target}", spec.fragment, context_window=int_option(spec, "n_ctx", 4096), spec=spec.raw)
+        return cls(f"{scheme}://{spec.target}", spec.fragment, context_window=options.n_ctx, spec=spec.raw)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -94,7 +104,7 @@ class OpenAICompatLLM(LLM):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         body = self._body(messages, params, stream=True)
         partial_calls: dict[int, dict[str, Any]] = {}
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from agentkit.llm.base import LLM, GenerationParams, Message, _StreamInfo
+from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
 
 Reply = str | Callable[[list[Message]], str]
 
@@ -29,7 +29,7 @@ class ScriptedLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def _stream(self, messages: list[Message], params: GenerationParams, info: _StreamInfo) -> Iterator[str]:
+    def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         reply = self.replies[min(len(self.calls), len(self.replies) - 1)]
         self.calls.append(messages)
         text = reply(messages) if callable(reply) else reply

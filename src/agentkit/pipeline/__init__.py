@@ -1,11 +1,11 @@
 """Composable QA pipelines: ``from agentkit import pipeline; pipeline.create("rag", retriever=kb).run(q)``."""
 
-from agentkit.pipeline.builtin import build, create, naive, pipelines, rag, rag_agent
-from agentkit.pipeline.core import Pipeline, QAState, RunResult, Step, StepRecord, step_name
+from agentkit.pipeline.builtin import build, create, naive, rag, rag_agent
+from agentkit.pipeline.core import Pipeline, QAState, RunResult, Step, StepRecord, load, step_name
 from agentkit.pipeline.steps import Answer, ExtractKeywords, ExtractQuestion, Retrieve, parse_keywords
 
 __all__ = [
     "build",
-    "create", "naive", "rag", "rag_agent", "pipelines", "Pipeline", "QAState", "RunResult", "Step", "StepRecord",
+    "create", "load", "naive", "rag", "rag_agent", "Pipeline", "QAState", "RunResult", "Step", "StepRecord",
     "step_name", "Answer", "ExtractKeywords", "ExtractQuestion", "Retrieve", "parse_keywords",
 ]

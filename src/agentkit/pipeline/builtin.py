@@ -9,11 +9,10 @@ from agentkit.errors import ConfigError
 from agentkit.llm import LLM, load_llm
 from agentkit.pipeline.core import Pipeline
 from agentkit.pipeline.steps import Answer, ExtractKeywords, ExtractQuestion, Retrieve
-from agentkit.registry import Registry
 from agentkit.retrievers.base import Retriever
 
 
-def naive(llm: LLM | str | None = None, *, language: str | None = None, **_: Any) -> Pipeline:
+def naive(llm: LLM | str | None = None, *, language: str | None = None) -> Pipeline:
     return Pipeline([Answer(load_llm(llm), language)], "naive")
 
 
@@ -23,11 +22,11 @@ def _need(retriever: Retriever | None, name: str) -> Retriever:
     return retriever
 
 
-def rag(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None, **_: Any) -> Pipeline:
+def rag(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None) -> Pipeline:
     return Pipeline([Retrieve(_need(retriever, "rag"), k), Answer(load_llm(llm), language)], "rag")
 
 
-def rag_agent(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None, **_: Any) -> Pipeline:
+def rag_agent(llm: LLM | str | None = None, *, retriever: Retriever | None = None, k: int = 4, language: str | None = None) -> Pipeline:
     model = load_llm(llm)
     return Pipeline(
         [ExtractQuestion(model), ExtractKeywords(model), Retrieve(_need(retriever, "rag-agent"), k), Answer(model, language)],
@@ -35,15 +34,14 @@ def rag_agent(llm: LLM | str | None = None, *, retriever: Retriever | None = Non
     )
 
 
-pipelines: Registry[Pipeline] = Registry("pipeline")
-pipelines.register("naive", naive)
-pipelines.register("rag", rag)
-pipelines.register("rag-agent", rag_agent)
-
-
 def create(name: str, llm: LLM | str | None = None, **kwargs: Any) -> Pipeline:
-    """``create("rag", llm="llama-cpp://default", retriever=kb, k=4)``."""
-    return pipelines.get(name)(llm, **kwargs)
+    """``create("rag", llm="llama-cpp://default", retriever=kb, k=4)`` (pipeline plugins; ``agentkit plugins`` lists them).
+
+    Keyword arguments that are ``None`` are left out, so callers can pass optional settings through."""
+    from agentkit.plugins import registry
+
+    pipe: Pipeline = registry("pipeline").build(name, llm=llm, **{k: v for k, v in kwargs.items() if v is not None})
+    return pipe
 
 
 def build(
@@ -68,7 +66,7 @@ def build(
     when there is a source, else ``naive``.
     """
     from agentkit.llm import GenerationParams
-    from agentkit.retrievers.sources import build_retriever
+    from agentkit.sources.select import build_retriever
     from agentkit.tools.fetch import Fetcher
 
     source = source or ("kb" if kb else None)

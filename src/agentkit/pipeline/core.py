@@ -1,8 +1,12 @@
 """A pipeline is a list of steps run in order over a frozen ``QAState``.
 
-A step is any callable ``state -> state`` with a ``name`` (plain functions use ``__name__``); a step
-may also define ``async def arun(state)``. ``Pipeline.run`` times each step, records what it read
-and changed, and returns a ``RunResult``: the answer, the sources used and the trace.
+A step is any callable ``state -> state`` with a ``name`` (plain functions use ``__name__``). A step may declare
+the state fields it needs (``reads``) and fills (``writes``): the pipeline checks, when it is built, that every
+declared read is the question or written by an earlier step. ``Pipeline.run`` times each step, records what it
+read and changed, and returns a ``RunResult``: the answer, the sources used and the trace.
+
+Concurrency (see ``agentkit.concurrency``): steps are sync; ``arun`` runs them in a worker thread, once, here.
+Pipelines whose steps have ``to_dict`` round-trip through ``to_dict``/``from_dict`` (``save``/``load``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from agentkit.errors import ConfigError, InputError
@@ -33,7 +39,6 @@ class QAState:
     answer: str = ""
     reasoning: str = ""
     usage: Usage = field(default_factory=Usage)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> QAState:
         return dataclasses.replace(self, **changes)
@@ -45,6 +50,9 @@ class QAState:
             base = self.query or self.question
             return f"{base} {' '.join(self.keywords)}"
         return self.query or self.question
+
+
+STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(QAState))
 
 
 class Step(Protocol):
@@ -150,6 +158,7 @@ class Pipeline:
         names = [step_name(s) for s in steps]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate step names in pipeline: {names}", "give each step a distinct name")
+        _check_contracts(steps)
         self.steps = tuple(steps)
         self.name = name
 
@@ -204,19 +213,8 @@ class Pipeline:
         return self._finish(state, trace)
 
     async def arun(self, question: str) -> RunResult:
-        state = self._start(question)
-        trace: list[StepRecord] = []
-        for step in self.steps:
-            before, started = state, time.perf_counter()
-            arun = getattr(step, "arun", None)
-            if arun is not None and inspect.iscoroutinefunction(arun):
-                state = await arun(state)
-            elif inspect.iscoroutinefunction(step):
-                state = await step(state)  # type: ignore[misc]
-            else:
-                state = await asyncio.to_thread(step, state)
-            trace.append(StepRecord(step_name(step), _fields(before, True), _changed(before, state), time.perf_counter() - started, state.usage - before.usage))
-        return self._finish(state, trace)
+        """``run`` for async callers: the steps run in a worker thread, so the event loop stays free."""
+        return await asyncio.to_thread(self.run, question)
 
     def run_many(self, questions: Iterable[str], concurrency: int = 1) -> list[RunResult]:
         """Run every question, at most ``concurrency`` at a time; results keep the input order."""
@@ -237,5 +235,75 @@ class Pipeline:
 
         return list(await asyncio.gather(*(one(q) for q in questions)))
 
+    # ---- saving --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "steps": [...]}``; every step must have ``to_dict`` (the built-in steps do)."""
+        steps = []
+        for step in self.steps:
+            to_dict = getattr(step, "to_dict", None)
+            if to_dict is None:
+                raise ConfigError(f"step '{step_name(step)}' cannot be saved", "give the step to_dict()/from_dict() and register it as a 'step' plugin")
+            steps.append(to_dict())
+        return {"name": self.name, "steps": steps}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        """Rebuild a saved pipeline; step types come from the ``step`` plugin registry."""
+        from agentkit.plugins import registry
+
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise ConfigError("not a saved pipeline (no 'steps' list)", "pass what Pipeline.to_dict() returned, or a run.json that has a 'pipeline'")
+        steps = []
+        for item in data["steps"]:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if not kind:
+                raise ConfigError(f"a saved step has no 'type': {item!r}", "each step needs its type, e.g. {'type': 'answer', ...}")
+            steps.append(registry("step").get(kind).load()(item))
+        return cls(steps, data.get("name", "custom"))
+
+    def save(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return target
+
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={self.step_names})"
+
+
+def load(source: str | Path | dict[str, Any]) -> Pipeline:
+    """A pipeline from ``Pipeline.to_dict()`` data, a JSON file of it, or a run's ``run.json`` (its ``pipeline`` key)."""
+    data: Any = source
+    if not isinstance(source, dict):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"no pipeline file at {path}", "pass a pipeline JSON saved with Pipeline.save() or a run.json")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(f"{path} is not JSON ({exc})", "pass a pipeline JSON saved with Pipeline.save() or a run.json") from None
+    if isinstance(data, dict) and "steps" not in data and isinstance(data.get("pipeline"), dict):
+        data = data["pipeline"]
+    return Pipeline.from_dict(data)
+
+
+def _check_contracts(steps: Sequence[Callable[[QAState], QAState]]) -> None:
+    """Every declared read is the question or is written by an earlier step; declared fields exist."""
+    available = {"question"}
+    unchecked = False  # after a step that declares nothing, anything may have been written
+    for step in steps:
+        if inspect.iscoroutinefunction(step) or inspect.iscoroutinefunction(getattr(step, "__call__", None)):
+            raise ConfigError(f"step '{step_name(step)}' is async", "steps are plain functions; Pipeline.arun runs them off the event loop")
+        reads = tuple(getattr(step, "reads", ()))
+        writes = getattr(step, "writes", None)
+        for name in (*reads, *(writes or ())):
+            if name not in STATE_FIELDS:
+                raise ConfigError(f"step '{step_name(step)}' declares an unknown state field '{name}'", f"fields are: {', '.join(sorted(STATE_FIELDS))}")
+        missing = [r for r in reads if r not in available]
+        if missing and not unchecked:
+            raise ConfigError(f"step '{step_name(step)}' reads {', '.join(missing)}, which no earlier step writes",
+                              "put a step that writes it earlier, or remove this step")
+        if writes is None:
+            unchecked = True
+        else:
+            available.update(writes)

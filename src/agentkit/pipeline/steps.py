@@ -1,4 +1,9 @@
-"""The built-in steps. Each is a small class whose ``__call__`` maps a QAState to a new QAState."""
+"""The built-in steps. Each is a small class whose ``__call__`` maps a QAState to a new QAState.
+
+Each declares the state fields it needs (``reads``) and fills (``writes``); ``Pipeline`` checks the chain when it
+is built. Each round-trips through ``to_dict``/``from_dict`` (models and retrievers as spec strings), which is what
+lets a run's ``run.json`` rebuild the pipeline that produced it.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +26,21 @@ class ExtractQuestion:
     """Rewrites a long message into the one question it asks (sets ``query``)."""
 
     name = "extract_question"
+    reads = ("question",)
+    writes = ("query",)
 
     def __init__(self, llm: LLM | str | None = None, params: GenerationParams | None = None) -> None:
         self.agent = LLMAgent.from_role(QUESTION_EXTRACTION, llm, params=params or GenerationParams(max_tokens=96))
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, "llm": self.agent.llm.spec, "params": self.agent.params.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], llm: LLM | None = None) -> ExtractQuestion:
+        return cls(llm or data["llm"], GenerationParams.from_dict(data.get("params", {})))
+
     def __call__(self, state: QAState) -> QAState:
         return self._apply(state, self.agent.run(state.question))
-
-    async def arun(self, state: QAState) -> QAState:
-        return self._apply(state, await self.agent.arun(state.question))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
         # A weak model may return nothing useful, or a sentence about something else (SmolLM2 often says
@@ -44,19 +55,28 @@ class ExtractKeywords:
     """Turns the question into search keywords (sets ``keywords``)."""
 
     name = "extract_keywords"
+    reads = ("question",)
+    writes = ("keywords",)
 
     def __init__(self, llm: LLM | str | None = None, max_keywords: int = 6, params: GenerationParams | None = None, grounded: bool = True) -> None:
+        if max_keywords < 1:
+            raise ConfigError(f"max_keywords={max_keywords} must be >= 1", "keep at least one keyword")
         self.agent = LLMAgent.from_role(KEYWORD_EXTRACTION, llm, params=params or GenerationParams(max_tokens=48))
         self.max_keywords = max_keywords
         #: keep only keywords that share a word (or CJK character pair) with the question: drops a weak
         #: model's filler ("The", "user") at the cost of cross-language expansions
         self.grounded = grounded
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, "llm": self.agent.llm.spec, "max_keywords": self.max_keywords, "grounded": self.grounded,
+                "params": self.agent.params.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], llm: LLM | None = None) -> ExtractKeywords:
+        return cls(llm or data["llm"], data.get("max_keywords", 6), GenerationParams.from_dict(data.get("params", {})), data.get("grounded", True))
+
     def __call__(self, state: QAState) -> QAState:
         return self._apply(state, self.agent.run(state.query or state.question))
-
-    async def arun(self, state: QAState) -> QAState:
-        return self._apply(state, await self.agent.arun(state.query or state.question))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
         keywords = parse_keywords(out.text, self.max_keywords * 2 if self.grounded else self.max_keywords)
@@ -70,14 +90,28 @@ class Retrieve:
     """Looks up ``state.search_query`` in any retriever (sets ``contexts``)."""
 
     name = "retrieve"
+    reads = ("question",)
+    writes = ("contexts",)
 
     def __init__(self, retriever: Retriever, k: int = 4) -> None:
-        if not hasattr(retriever, "retrieve"):
+        if not isinstance(retriever, Retriever):
             raise ConfigError(f"{retriever!r} is not a retriever", "pass an object with retrieve(query, k)")
-        if k < 1:
-            raise ConfigError(f"k={k} must be >= 1", "retrieve at least one chunk")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k={k!r} must be a whole number >= 1", "retrieve at least one chunk")
         self.retriever = retriever
         self.k = k
+
+    def to_dict(self) -> dict[str, Any]:
+        to_dict = getattr(self.retriever, "to_dict", None)
+        if to_dict is None:
+            raise ConfigError(f"the retriever {self.retriever!r} cannot be saved", "give it to_dict(), or rebuild this pipeline in code")
+        return {"type": self.name, "k": self.k, "retriever": to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], retriever: Retriever | None = None) -> Retrieve:
+        from agentkit.sources.select import retriever_from_dict
+
+        return cls(retriever or retriever_from_dict(data["retriever"]), data.get("k", 4))
 
     def __call__(self, state: QAState) -> QAState:
         return state.replace(contexts=tuple(self.retriever.retrieve(state.search_query, self.k)))
@@ -87,18 +121,24 @@ class Answer:
     """Answers the question over ``contexts`` fitted to the window (sets ``answer`` and ``sources``)."""
 
     name = "answer"
+    reads = ("question",)
+    writes = ("answer", "reasoning", "sources")
 
     def __init__(self, llm: LLM | str | None = None, language: str | None = None, params: GenerationParams | None = None) -> None:
         self.agent = LLMAgent.from_role(QA, llm, language=language, params=params or GenerationParams(max_tokens=192))
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, "llm": self.agent.llm.spec, "language": self.agent.language, "params": self.agent.params.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], llm: LLM | None = None) -> Answer:
+        return cls(llm or data["llm"], data.get("language"), GenerationParams.from_dict(data.get("params", {})))
+
     def _blocks(self, state: QAState) -> list[ContextBlock]:
-        return [ContextBlock(c.text, c.label, bool(c.metadata.get("untrusted"))) for c in state.contexts]
+        return [ContextBlock(c.text, c.label, c.untrusted) for c in state.contexts]
 
     def __call__(self, state: QAState) -> QAState:
         return self._apply(state, self.agent.run(state.question, self._blocks(state)))
-
-    async def arun(self, state: QAState) -> QAState:
-        return self._apply(state, await self.agent.arun(state.question, self._blocks(state)))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
         # Sources are the contexts that actually reached the prompt, in order (cut ones keep their span).

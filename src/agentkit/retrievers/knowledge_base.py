@@ -22,10 +22,11 @@ from agentkit.chunking import Chunk, RecursiveSplitter, Splitter
 from agentkit.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, default_cache_dir, load_embedder
 from agentkit.errors import AgentkitError, ConfigError, InputError, KnowledgeBaseError
 from agentkit.loaders import Document, expand_paths, load_file
-from agentkit.retrievers.base import RetrievedChunk
+from agentkit.retrievers.base import IngestReport, RetrievedChunk
 from agentkit.retrievers.bm25 import BM25Index
 from agentkit.retrievers.fusion import mmr as mmr_rerank
 from agentkit.retrievers.fusion import reciprocal_rank_fusion
+from agentkit.spec import Spec
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES = ("dense", "bm25", "hybrid")
@@ -36,30 +37,6 @@ _BATCH = 1024  # chunks per embed/upsert call: keeps memory flat and progress mo
 def chunk_id(source: str, chunk: Chunk) -> str:
     digest = hashlib.sha256(f"{source}\x00{chunk.start}\x00{chunk.end}\x00{chunk.text}".encode())
     return digest.hexdigest()[:32]
-
-
-@dataclass
-class IngestReport:
-    documents: int = 0
-    unchanged_documents: int = 0
-    chunks_total: int = 0
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    embedded: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "documents": self.documents,
-            "unchanged_documents": self.unchanged_documents,
-            "chunks_total": self.chunks_total,
-            "chunks_added": self.chunks_added,
-            "chunks_removed": self.chunks_removed,
-            "embedded": self.embedded,
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def to_chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -75,6 +52,15 @@ def to_chroma_where(where: dict[str, Any] | None) -> dict[str, Any] | None:
         else:
             clauses.append({key: values[0]} if len(values) == 1 else {key: {"$in": values}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass(frozen=True)
+class ChromaOptions:
+    """``chroma://DIR?collection=docs&mode=bm25&embedder=...`` or ``chroma+http://HOST:PORT/COLLECTION``."""
+
+    collection: str | None = None
+    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    embedder: str | None = None
 
 
 class KnowledgeBase:
@@ -113,6 +99,35 @@ class KnowledgeBase:
         self._collection: Any = None
         self._embedder: Embedder | None = None
         self._bm25: BM25Index | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Spec, options: ChromaOptions | None = None, **kwargs: Any) -> KnowledgeBase:
+        """The ``chroma``/``chroma+http(s)`` knowledge-base plugins; keyword arguments win over spec options."""
+        options = options or ChromaOptions()
+        if spec.scheme == "chroma":
+            if not spec.target:
+                raise ConfigError(f"'{spec.raw}' names no directory", "write chroma://DIR (or just DIR)")
+            location = spec.target
+        else:
+            location = f"{spec.scheme.split('+', 1)[1]}://{spec.target}"
+        for key in ("collection", "embedder", "mode"):
+            if kwargs.get(key) is None:
+                kwargs[key] = getattr(options, key)
+        if kwargs["mode"] is None:
+            del kwargs["mode"]
+        return cls(location, **kwargs)
+
+    @property
+    def spec(self) -> str:
+        """The spec that reopens this knowledge base (``chroma://DIR?collection=...`` or ``chroma+http://HOST:PORT/COLLECTION``)."""
+        if self.is_server:
+            url = urlparse(self.location)
+            return f"chroma+{url.scheme}://{url.netloc}/{self.collection_name}"
+        return f"chroma://{self.location}" + (f"?collection={self.collection_name}" if self.collection_name != DEFAULT_COLLECTION else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        embedder = self._embedder_arg if isinstance(self._embedder_arg, str) else None
+        return {"type": "knowledge_base", "spec": self.spec, "mode": self.mode, **({"embedder": embedder} if embedder else {})}
 
     # ---- connection ----------------------------------------------------------------------------
 

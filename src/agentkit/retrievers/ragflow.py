@@ -72,6 +72,11 @@ class RagflowKnowledgeBase:
         self._dataset: Any = None
 
     @classmethod
+    def from_parsed_spec(cls, spec: Any, options: None = None, **overrides: Any) -> RagflowKnowledgeBase:
+        """The ``ragflow``/``ragflows`` knowledge-base plugins."""
+        return cls.from_spec(spec.raw, **overrides)
+
+    @classmethod
     def from_spec(cls, spec: str, **overrides: Any) -> RagflowKnowledgeBase:
         """``ragflow://HOST:PORT/DATASET?similarity_threshold=0.1&keyword=1`` (``ragflows://`` for https)."""
         parts = urlsplit(spec)

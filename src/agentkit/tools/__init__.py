@@ -6,11 +6,11 @@ from agentkit.tools.fetch import Fetcher, Page, decode_body
 from agentkit.tools.safety import check_url, is_public_address
 from agentkit.tools.search import (
     CachedSearch, DuckDuckGoSearch, GoogleSearch, LocalSearch, Politeness, SearchBackend, SearchResult, SearxngSearch,
-    clean_query, load_search, search_backends,
+    clean_query, load_search,
 )
 
 __all__ = [
     "WebCache", "Fetcher", "Page", "decode_body", "check_url", "is_public_address", "CachedSearch", "DuckDuckGoSearch",
     "GoogleSearch", "LocalSearch", "Politeness", "SearchBackend", "SearchResult", "SearxngSearch", "clean_query",
-    "load_search", "search_backends",
+    "load_search",
 ]

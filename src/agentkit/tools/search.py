@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qsl
 
 from agentkit.errors import ConfigError, InputError, SearchError
-from agentkit.registry import Registry
+from agentkit.spec import warn_deprecated
 from agentkit.tools.cache import WebCache
 
 MAX_QUERY_CHARS = 100
@@ -142,10 +141,41 @@ def _keep(results: list[SearchResult], n: int) -> list[SearchResult]:
     return out
 
 
+@dataclass(frozen=True)
+class GoogleOptions:
+    """``google?lang=zh-TW&region=tw&timeout=10&safe=active``."""
+
+    lang: str = "en"
+    region: str | None = None
+    timeout: float = 10.0
+    safe: str = "active"
+
+
+@dataclass(frozen=True)
+class DuckDuckGoOptions:
+    """``duckduckgo?region=tw-tzh&timeout=10``."""
+
+    region: str = "wt-wt"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SearxngOptions:
+    """``searxng://HOST:PORT?language=zh-TW&timeout=10``."""
+
+    language: str = "auto"
+    timeout: float = 10.0
+
+
 class GoogleSearch:
     """Google via googlesearch-python (scrapes the no-JavaScript results page)."""
 
     name = "google"
+
+    @classmethod
+    def from_spec(cls, spec: Any, options: GoogleOptions) -> GoogleSearch:
+        _no_target(spec)
+        return cls(**asdict(options))
 
     def __init__(self, lang: str = "en", region: str | None = None, timeout: float = 10.0, safe: str = "active", politeness: Politeness | None = None) -> None:
         self.lang = lang
@@ -176,6 +206,11 @@ class DuckDuckGoSearch:
     """DuckDuckGo (and the other engines ddgs aggregates) via the ``ddgs`` package."""
 
     name = "duckduckgo"
+
+    @classmethod
+    def from_spec(cls, spec: Any, options: DuckDuckGoOptions) -> DuckDuckGoSearch:
+        _no_target(spec)
+        return cls(**asdict(options))
 
     def __init__(self, region: str = "wt-wt", timeout: float = 10.0, politeness: Politeness | None = None, client_factory: Callable[[], Any] | None = None) -> None:
         self.region = region
@@ -217,10 +252,15 @@ class SearxngSearch:
 
     name = "searxng"
 
+    @classmethod
+    def from_spec(cls, spec: Any, options: SearxngOptions) -> SearxngSearch:
+        scheme = "https" if spec.scheme.endswith("+https") else "http"
+        return cls(f"{scheme}://{spec.target}" if spec.target else None, **asdict(options))
+
     def __init__(self, base_url: str | None = None, language: str = "auto", timeout: float = 10.0, politeness: Politeness | None = None) -> None:
         base_url = base_url or os.environ.get("AGENTKIT_SEARXNG_URL")
         if not base_url:
-            raise ConfigError("the searxng backend needs the instance URL", "use searxng:http://HOST:PORT or set AGENTKIT_SEARXNG_URL")
+            raise ConfigError("the searxng backend needs the instance URL", "use searxng://HOST:PORT or set AGENTKIT_SEARXNG_URL")
         self.base_url = base_url.rstrip("/")
         self.language = language
         self.timeout = timeout
@@ -260,13 +300,19 @@ class LocalSearch:
 
     name = "local"
 
+    @classmethod
+    def from_spec(cls, spec: Any, options: None) -> LocalSearch:
+        if not spec.target:
+            raise ConfigError("the local backend needs a folder", "use local://PATH, e.g. local://./pages")
+        return cls(spec.target)
+
     def __init__(self, folder: str | Path) -> None:
         from agentkit.loaders import load_path
         from agentkit.retrievers.bm25 import BM25Index
 
         self.folder = Path(folder)
         if not self.folder.is_dir():
-            raise InputError(f"local search folder not found: {self.folder}", "pass a directory of pages, e.g. local:./pages")
+            raise InputError(f"local search folder not found: {self.folder}", "pass a directory of pages, e.g. local://./pages")
         urls: dict[str, str] = {}
         mapping = self.folder / "urls.json"
         if mapping.exists():
@@ -326,41 +372,32 @@ def _backend_key(backend: Any) -> str:
     return f"{backend.name}:{detail}"
 
 
-search_backends: Registry[SearchBackend] = Registry("search backend")
-search_backends.register("google", GoogleSearch)
-search_backends.register("duckduckgo", DuckDuckGoSearch)
-search_backends.register("searxng", SearxngSearch)
-search_backends.register("local", LocalSearch)
+def _no_target(spec: Any) -> None:
+    if spec.target:
+        raise ConfigError(f"search backend '{spec.scheme}' takes no target ('{spec.target}')", f"write options as {spec.scheme}?key=value")
 
 
 def load_search(spec: str | SearchBackend, cache: WebCache | None = None) -> SearchBackend:
-    """``google``, ``google?lang=zh-TW``, ``duckduckgo``, ``searxng:http://HOST:PORT``, ``local:./pages``.
+    """A search backend from a spec (search plugins): ``google``, ``google?lang=zh-TW``, ``duckduckgo``,
+    ``searxng://HOST:PORT``, ``local://./pages``; wrapped in ``cache`` unless its mode is ``off``.
 
-    Query options after ``?`` become keyword arguments (numbers are converted)."""
-    if not isinstance(spec, str):
-        backend = spec
+    The old forms ``local:DIR`` and ``searxng:http://HOST:PORT`` are accepted for one release, with a note."""
+    if isinstance(spec, str):
+        from agentkit.plugins import registry
+
+        text = spec.strip()
+        old_form = re.match(r"^([a-z][a-z0-9+.-]*):(?!//)(.*)$", text)
+        if old_form:  # the old name:target form
+            name, target = old_form.groups()
+            if name == "searxng" and "://" in target:
+                scheme, _, rest = target.partition("://")
+                new = f"searxng{'+https' if scheme == 'https' else ''}://{rest}"
+            else:
+                new = f"{name}://{target}"
+            warn_deprecated(text, new)
+            text = new
+        backend: SearchBackend = registry("search").create(text)
+        backend.spec = text  # type: ignore[attr-defined]  # lets a WebRetriever save and rebuild it
     else:
-        head, _, query = spec.partition("?")
-        name, _, target = head.partition(":")
-        kwargs: dict[str, Any] = {k: _number(v) for k, v in parse_qsl(query)}
-        factory = search_backends.get(name.strip().lower())
-        if name == "local":
-            if not target:
-                raise ConfigError("the local backend needs a folder", "use local:PATH, e.g. local:./pages")
-            kwargs["folder"] = target
-        elif name == "searxng" and target:
-            kwargs["base_url"] = target
-        elif target:
-            raise ConfigError(f"search backend '{name}' takes no target ('{target}')", "write options as name?key=value")
-        try:
-            backend = factory(**kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"bad option for search backend '{name}': {exc}", "see agentkit.tools.search for the options") from None
+        backend = spec
     return CachedSearch(backend, cache) if cache is not None and cache.mode != "off" else backend
-
-
-def _number(value: str) -> Any:
-    try:
-        return float(value) if "." in value else int(value)
-    except ValueError:
-        return value

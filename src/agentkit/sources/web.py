@@ -44,6 +44,17 @@ class WebRetriever:
         self.splitter = splitter or make_splitter("recursive", chunk_size=600, chunk_overlap=60)
         self.max_chunks_per_page = max_chunks_per_page
 
+    def to_dict(self) -> dict[str, Any]:
+        search = self.search.inner if hasattr(self.search, "inner") else self.search
+        spec = getattr(search, "spec", None) or search.name
+        f = self.fetcher
+        return {"type": "web", "search": spec, "n_results": self.n_results, "max_chunks_per_page": self.max_chunks_per_page,
+                "fetcher": {"timeout": f.timeout, "total_timeout": f.total_timeout, "max_bytes": f.max_bytes, "allow_private": f.allow_private}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebRetriever:
+        return cls(data["search"], Fetcher(**data.get("fetcher", {})), data.get("n_results", 3), max_chunks_per_page=data.get("max_chunks_per_page", 3))
+
     def pages(self, query: str) -> list[tuple[SearchResult, str, str]]:
         """(result, page text, title) for each hit that yielded text; failures are logged and skipped."""
         results = self.search.search(query, self.n_results)
@@ -100,6 +111,9 @@ class MultiRetriever:
     def __init__(self, retrievers: dict[str, Any], weights: dict[str, float] | None = None) -> None:
         self.retrievers = retrievers
         self.weights = weights
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "multi", "retrievers": {name: r.to_dict() for name, r in self.retrievers.items()}, "weights": self.weights}
 
     def retrieve(self, query: str, k: int = 5) -> list[RetrievedChunk]:
         from agentkit.retrievers.fusion import reciprocal_rank_fusion

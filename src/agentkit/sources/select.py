@@ -7,25 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.errors import ConfigError
+from agentkit.retrievers.open import open_knowledge_base
 from agentkit.tools.cache import WebCache
 from agentkit.tools.fetch import Fetcher
 
 SOURCES = ("kb", "web", "both")
 DEFAULT_SEARCH = "google"
-
-
-def open_knowledge_base(spec: str | Any, **kwargs: Any) -> Any:
-    """``ragflow://HOST:PORT/DATASET`` → RagflowKnowledgeBase; a directory or ``http://HOST:PORT/COLLECTION``
-    → KnowledgeBase (Chroma). ``kwargs`` go to KnowledgeBase (embedder, splitter, mode)."""
-    if not isinstance(spec, str | Path):
-        return spec
-    if str(spec).startswith(("ragflow://", "ragflows://")):
-        from agentkit.retrievers.ragflow import RagflowKnowledgeBase
-
-        return RagflowKnowledgeBase.from_spec(str(spec))
-    from agentkit.retrievers.knowledge_base import KnowledgeBase
-
-    return KnowledgeBase(spec, **kwargs)
 
 
 def default_search_spec() -> str:
@@ -42,7 +29,7 @@ def build_retriever(
     fetcher: Fetcher | None = None,
 ) -> Any:
     """``source``: ``kb`` (needs ``kb``), ``web`` (``search`` spec, default $AGENTKIT_SEARCH or google), ``both``."""
-    from agentkit.retrievers.web import MultiRetriever, WebRetriever
+    from agentkit.sources.web import MultiRetriever, WebRetriever
 
     if source not in SOURCES:
         raise ConfigError(f"unknown source '{source}'", f"use one of: {', '.join(SOURCES)}")
@@ -53,3 +40,17 @@ def build_retriever(
     if web is not None and base is not None:
         return MultiRetriever({"kb": base, "web": web})
     return web or base
+
+
+def retriever_from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a retriever saved by its ``to_dict`` (a pipeline's ``retrieve`` step keeps one)."""
+    from agentkit.sources.web import MultiRetriever, WebRetriever
+
+    kind = data.get("type")
+    if kind == "knowledge_base":
+        return open_knowledge_base(data["spec"], **{k: data[k] for k in ("mode", "embedder") if data.get(k) is not None})
+    if kind == "web":
+        return WebRetriever.from_dict(data)
+    if kind == "multi":
+        return MultiRetriever({name: retriever_from_dict(sub) for name, sub in data["retrievers"].items()}, data.get("weights"))
+    raise ConfigError(f"cannot rebuild a retriever of type {kind!r}", "save pipelines whose retrievers have to_dict() (knowledge bases, web, multi)")
