@@ -22,7 +22,7 @@ def test_ask_json_with_embedded_model():
     "args, needle",
     [
         (["ask", "hi", "--llm", "gpt5://x"], "unknown LLM backend"),
-        (["ask", "hi", "--llm", "llama-cpp"], "malformed LLM spec"),
+        (["ask", "hi", "--llm", "llama-cpp"], "names no model"),
         (["ask", "hi", "--llm", "llama-cpp:///no/such.gguf"], "GGUF file not found"),
         (["ask", "   "], "question is empty"),
         (["ask", "hi", "--llm", "openai://127.0.0.1:{port}/v1#m"], "cannot reach"),

@@ -138,8 +138,8 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._plugins
 
-    def examples(self) -> str:
-        return ", ".join(e for p in self for e in p.examples[:1])
+    def examples(self, limit: int = 3) -> str:
+        return ", ".join([e for p in self for e in p.examples[:1]][:limit])
 
     def parse(self, spec: str | Spec) -> Spec:
         return spec if isinstance(spec, Spec) else parse_spec(spec, self.label, self.examples())

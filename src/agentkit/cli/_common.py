@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agentkit.errors import AgentkitError
 
@@ -30,7 +31,8 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AgentkitError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}" + (f" [dim]({exc.hint})[/]" if exc.hint else ""), highlight=False)
+            # soft_wrap: one logical line however narrow the terminal (scripts grep it; tests count it)
+            err.print(f"[bold red]error:[/] {escape(exc.message)}" + (f" [dim]({escape(exc.hint)})[/]" if exc.hint else ""), highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")

@@ -59,7 +59,7 @@ def query(
     text: str = typer.Argument(..., help="What to look up."),
     kb: str = typer.Option(..., "--kb"),
     k: int = typer.Option(5, "--k"),
-    mode: str = typer.Option("hybrid", "--mode", help="dense | bm25 | hybrid."),
+    mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: list[str] = typer.Option([], "--source", help="Only chunks of this source (repeatable)."),
     tag: list[str] = typer.Option([], "--tag", help="Only chunks with this tag (repeatable)."),
     min_score: float = typer.Option(None, "--min-score"),
@@ -80,7 +80,7 @@ def query(
         where["tags"] = tag
     results = base.retrieve(text, k, where=where or None, min_score=min_score, mmr=mmr)
     if as_json:
-        _print_json({"query": text, "mode": mode, "results": [r.to_dict() for r in results]})
+        _print_json({"query": text, "mode": mode or getattr(base, "mode", None), "results": [r.to_dict() for r in results]})
         return
     from rich.table import Table
 

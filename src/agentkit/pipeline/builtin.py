@@ -75,5 +75,6 @@ def build(
     if source:
         retriever = build_retriever(source, kb, kb_mode, search, cache=web_cache, fetcher=Fetcher(allow_private=allow_private, cache=web_cache))
     model = load_llm(llm)
-    pipe = create(name, model, retriever=retriever, k=k, language=language)
+    # k only means something to a pipeline that retrieves; naive takes neither.
+    pipe = create(name, model, retriever=retriever, k=k if retriever is not None else None, language=language)
     return pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))

@@ -9,10 +9,12 @@ KnowledgeBaseErrors here. The API key comes from ``api_key=``, the spec's ``?api
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,6 +34,21 @@ def run_state(value: Any) -> str:
     """RAGFlow's per-document ``run`` as a name (the API sends names; older servers send "0".."4")."""
     text = str(value).upper()
     return RUN_STATES.get(text, text)
+
+
+@dataclass(frozen=True)
+class RagflowOptions:
+    """``ragflow://HOST:PORT/DATASET?similarity_threshold=0.1&keyword=1&api_key=...``."""
+
+    api_key: str | None = None
+    similarity_threshold: float | None = None
+    vector_similarity_weight: float | None = None
+    top_k: int | None = None
+    keyword: bool | None = None
+    rerank_id: str | None = None
+    chunk_method: str | None = None
+    chunk_token_num: int | None = None
+    timeout: float | None = None
 
 
 class RagflowKnowledgeBase:
@@ -72,9 +89,22 @@ class RagflowKnowledgeBase:
         self._dataset: Any = None
 
     @classmethod
-    def from_parsed_spec(cls, spec: Any, options: None = None, **overrides: Any) -> RagflowKnowledgeBase:
-        """The ``ragflow``/``ragflows`` knowledge-base plugins."""
-        return cls.from_spec(spec.raw, **overrides)
+    def from_parsed_spec(cls, spec: Any, options: RagflowOptions | None = None, **overrides: Any) -> RagflowKnowledgeBase:
+        """The ``ragflow``/``ragflows`` knowledge-base plugins: ``ragflow://HOST:PORT/DATASET?similarity_threshold=0.1``."""
+        host, _, dataset = spec.target.partition("/")
+        if not host:
+            raise ConfigError(f"bad RAGFlow address '{spec.raw}'", "write it as ragflow://HOST:PORT/DATASET")
+        values = {k: v for k, v in dataclasses.asdict(options or RagflowOptions()).items() if v is not None}
+        chunk_tokens = values.pop("chunk_token_num", None)
+        if chunk_tokens is not None:
+            values["parser_config"] = {"chunk_token_num": chunk_tokens}
+        # RAGFlow splits and embeds on its side (chunk_method, parser_config): a local splitter does not apply.
+        overrides.pop("splitter", None)
+        for unsupported in ("embedder", "mode"):
+            if overrides.pop(unsupported, None) is not None:
+                raise ConfigError(f"--{unsupported} does not apply to a RAGFlow knowledge base", "RAGFlow embeds and ranks on the server; drop the option")
+        scheme = "https" if spec.scheme == "ragflows" else "http"
+        return cls(f"{scheme}://{host.rsplit('@', 1)[-1]}", dataset.strip("/"), **{**values, **overrides})
 
     @classmethod
     def from_spec(cls, spec: str, **overrides: Any) -> RagflowKnowledgeBase:
