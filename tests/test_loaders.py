@@ -42,7 +42,7 @@ def test_short_legacy_text_decoded_and_flagged_as_a_guess(tmp_path, caplog, text
 def test_byte_order_marks_decoded_and_removed(tmp_path, caplog, codec):
     text = "臺灣 café 😀\nline two"
     f = tmp_path / "bom.txt"
-    f.write_bytes((text.encode(codec) if codec == "utf-8-sig" else "\ufeff".encode(codec) + text.encode(codec)))
+    f.write_bytes(text.encode(codec) if codec == "utf-8-sig" else "\ufeff".encode(codec) + text.encode(codec))
     with caplog.at_level(logging.WARNING, logger="agentkit.loaders"):
         doc = load_file(f)[0]
     assert doc.text == text and not caplog.records

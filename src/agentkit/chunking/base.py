@@ -7,6 +7,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 import regex
@@ -142,7 +143,7 @@ def cut_points(text: str, start: int, end: int, sep: str, allowed: Callable[[int
     ``allowed`` accepts are used (grapheme boundaries, and whatever else a splitter requires)."""
     if sep == "":
         return [i for i in range(start + 1, end) if allowed(i)]
-    out = []
+    out: list[int] = []
     pos = text.find(sep, start, end)
     while pos != -1:
         cut = pos + len(sep) if keep_end else pos
@@ -156,7 +157,7 @@ def pieces_of(text: str, start: int, end: int, sep: str, allowed: Callable[[int]
     """Split ``text[start:end]`` on ``sep``; each separator stays at the start of the piece after it (at the
     end of the piece before it with ``keep_end``). Pieces are contiguous and cover the range exactly."""
     bounds = [start, *cut_points(text, start, end, sep, allowed, keep_end), end]
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if a < b]
+    return [(a, b) for a, b in pairwise(bounds) if a < b]
 
 
 def greedy_exact(units: Sequence[tuple[int, int]], limit: int, span_size: Callable[[int, int], int]) -> list[tuple[int, int]]:

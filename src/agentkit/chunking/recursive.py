@@ -81,7 +81,8 @@ class RecursiveSplitter(Splitter):
     def _split(
         self, text: str, start: int, end: int, separators: Sequence[str], allowed: Callable[[str, int], bool], inner: frozenset[int]
     ) -> list[tuple[int, int]]:
-        sep, rest = "", ()
+        sep = ""
+        rest: tuple[str, ...] = ()
         for i, candidate in enumerate(separators):
             if candidate == "" or self._present(text, start, end, candidate, allowed):
                 sep, rest = candidate, tuple(separators[i + 1:])

@@ -212,12 +212,10 @@ def negated(text: str, start: int, end: int) -> bool:
         clause_start = m.end()
     scope = text[clause_start:start]
     for cue in _ZH_CUE.finditer(scope):
-        gap = scope[cue.end():].replace(" ", "")
-        if len(gap) <= _ZH_WINDOW and not _excused(text, clause_start + cue.start(), clause_start + cue.end()):
+        if len(scope[cue.end():].replace(" ", "")) <= _ZH_WINDOW and not _excused(text, clause_start + cue.start(), clause_start + cue.end()):
             return True
     for cue in _EN_CUE.finditer(scope):
-        gap = scope[cue.end():].split()
-        if len(gap) <= _EN_WINDOW and not _excused(text, clause_start + cue.start(), clause_start + cue.end()):
+        if len(scope[cue.end():].split()) <= _EN_WINDOW and not _excused(text, clause_start + cue.start(), clause_start + cue.end()):
             return True
     return False
 
