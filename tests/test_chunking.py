@@ -133,3 +133,122 @@ def test_splitters_round_trip():
         s = make_splitter(name, **kwargs)
         extra = {"embed": kwargs["embed"]} if "embed" in kwargs else {}
         assert splitter_from_dict(s.to_dict(), **extra).to_dict() == s.to_dict()
+
+
+# ---- hard maximum, grapheme clusters, CJK separators, fenced code (issue #15, item 13) -----------------
+
+# Emoji ZWJ sequences, flags, skin tones, combining marks (also on a space), Hangul jamo, CR LF, and wide gaps.
+CLUSTERS = ["👨‍👩‍👧‍👦", "🇹🇼", "🇯🇵", "👍🏽", "❤️", "e\u0301", "n\u0303\u0301", " \u0301", "\u1100\u1161\u11a8", "क्षि", "\r\n"]
+RICH_TEXT = st.lists(st.sampled_from(list("abc xyz .!?。！？，、臺灣大學") + CLUSTERS + ["\n\n", "   ", "\n\n\n", " the ", "# ", "\n## "]), max_size=300).map("".join)
+ALL_SPLITTERS = SPLITTERS + [
+    ("recursive", dict(chunk_size=25, chunk_overlap=0)),
+    ("markdown", dict(chunk_size=20, chunk_overlap=5, size_unit="tokens")),
+    ("semantic", dict(chunk_size=14, chunk_overlap=4, size_unit="tokens", embed=_embed)),
+    ("paragraph", dict(chunk_size=30, chunk_overlap=0)),
+    ("token", dict(chunk_size=16, chunk_overlap=0)),
+]
+
+
+def _boundaries(text):
+    import regex
+
+    out, pos = {0}, 0
+    for g in regex.findall(r"\X", text):
+        pos += len(g)
+        out.add(pos)
+    return out
+
+
+@pytest.mark.parametrize("name, kwargs", ALL_SPLITTERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ALL_SPLITTERS)])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=RICH_TEXT)
+def test_chunks_fit_the_size_and_keep_grapheme_clusters(name, kwargs, text):
+    """A stated maximum is a hard maximum, in the splitter's unit; no cut splits a grapheme cluster."""
+    import regex
+
+    splitter = make_splitter(name, **kwargs)
+    chunks = splitter.split(text)
+    boundaries = _boundaries(text)
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        clusters = regex.findall(r"\X", c.text)
+        assert splitter.size_of(c.text) <= splitter.chunk_size or len(clusters) == 1, (c.text, splitter.size_of(c.text))
+        assert c.start in boundaries and c.end in boundaries, c
+        assert not clusters[0].isspace() and not clusters[-1].isspace()
+    covered = np.zeros(len(text), dtype=bool)
+    for c in chunks:
+        covered[c.start:c.end] = True
+    assert all(covered[i] or ch.isspace() for i, ch in enumerate(text))
+
+
+@pytest.mark.parametrize("name", ["sentence", "semantic", "paragraph"])
+def test_wide_gaps_between_sentences_count(name):
+    """Sentences joined by more than one space used to be counted as one: 207 characters at 200."""
+    sentence = "The quick brown fox jumps over the lazy dog too."  # 48 characters: four of them fit 200 ...
+    text = "    ".join([sentence] * 12)  # ... but not with the three 4-space gaps between them (204)
+    kwargs = {"embed": lambda texts: np.ones((len(texts), 3)) / np.sqrt(3)} if name == "semantic" else {}
+    chunks = make_splitter(name, chunk_size=200, **kwargs).split(text)
+    assert chunks and all(len(c.text) <= 200 for c in chunks), [len(c.text) for c in chunks]
+    assert max(len(c.text) for c in chunks) >= 150  # still packed, not one sentence each
+
+
+def test_token_windows_fit_exactly():
+    from agentkit.chunking.tokenizers import get_tokenizer
+
+    text = ("臺灣大學的圖書館很大。😀👨‍👩‍👧‍👦🇹🇼 " * 30) + "Retrieval-augmented generation grounds answers. " * 20
+    count = get_tokenizer("cl100k").count
+    chunks = make_splitter("token", chunk_size=25, chunk_overlap=5).split(text)
+    assert all(count(c.text) <= 25 for c in chunks) and max(count(c.text) for c in chunks) >= 20
+    boundaries = _boundaries(text)
+    assert all(c.start in boundaries and c.end in boundaries for c in chunks)
+
+
+def test_recursive_keeps_emoji_and_flags_whole():
+    text = "👨‍👩‍👧‍👦🇹🇼🇯🇵" * 10
+    for size in (7, 8, 11):
+        chunks = make_splitter("recursive", chunk_size=size).split(text)
+        assert "".join(c.text for c in chunks) == text
+        assert all(c.start in _boundaries(text) and c.end in _boundaries(text) for c in chunks)
+
+
+def test_recursive_cuts_chinese_at_sentence_ends():
+    sentences = ["臺灣大學成立於一九二八年，原名臺北帝國大學。", "校園位於臺北市大安區，占地廣大！", "圖書館藏書豐富，是學生最常去的地方。",
+                 "你知道傅鐘為什麼只敲二十一響嗎？", "因為一天只有二十一小時，剩下三小時用來沉思。"]
+    text = "".join(sentences * 3)
+    chunks = make_splitter("recursive", chunk_size=40).split(text)
+    assert len(chunks) > 3 and all(len(c.text) <= 40 for c in chunks)
+    assert all(c.text[-1] in "。！？" for c in chunks), [c.text for c in chunks]
+    assert all(c.text[0] not in "。！？，" for c in chunks)
+    # a sentence longer than the limit is cut at its commas, the comma ending the piece
+    long = "這是一個很長的句子，" * 6 + "最後結束。"
+    parts = make_splitter("recursive", chunk_size=25).split(long)
+    assert all(len(c.text) <= 25 for c in parts) and all(c.text[-1] in "，。" for c in parts), [c.text for c in parts]
+
+
+def test_default_separators_match_langchain_on_english():
+    """The CJK separators only act where they occur: on English text the defaults give LangChain's chunks."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from agentkit.chunking import DEFAULT_SEPARATORS
+
+    from .conftest import SHARED
+
+    text = (SHARED / "chunking_eval" / "state_of_the_union.md").read_text(encoding="utf-8")[:20000]
+    for size, overlap in [(400, 0), (200, 50)]:
+        ours = [c.text for c in make_splitter("recursive", chunk_size=size, chunk_overlap=overlap).split(text)]
+        theirs = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap, separators=list(DEFAULT_SEPARATORS), keep_separator="start").split_text(text)
+        assert ours == theirs
+
+
+def test_markdown_hash_lines_in_code_blocks_are_not_headings():
+    code = "```bash\n# install the package\npip install agentkit\n# run it\nagentkit --help\n```"
+    tilde = "~~~python\n# a comment\nprint('hi')\n~~~"
+    text = f"# Guide\n\nIntro text.\n\n{code}\n\n## Usage\n\nCall it.\n\n{tilde}\n\nMore words here."
+    chunks = make_splitter("markdown", chunk_size=60).split(text)
+    paths = {c.text: c.metadata["headings"] for c in chunks}
+    assert all(not c.text.startswith("# install") and not c.text.startswith("# run") and not c.text.startswith("# a comment") for c in chunks), list(paths)
+    assert all(h in (["Guide"], ["Guide", "Usage"]) for h in paths.values()), paths
+    assert paths["## Usage\n\nCall it."] == ["Guide", "Usage"]
+    # the paragraph splitter does not open a section at a commented line either
+    para = make_splitter("paragraph", chunk_size=200).split(code)
+    assert [c.text for c in para] == [code]

@@ -73,7 +73,8 @@ def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     "answer, aliases, mode, expected",
     [
         ("答案是 Steve jobs。", ["Steve Jobs"], "strict", "Steve Jobs"),  # case folding
-        ("ＨＨ２Ｏ", ["H2O"], "strict", "H2O"),  # NFKC full-width
+        ("水是Ｈ２Ｏ", ["H2O"], "strict", "H2O"),  # NFKC full-width
+        ("ＨＨ２Ｏ", ["H2O"], "strict", None),  # negative twin: a longer token is another formula
         ("G e F o r c e RTX 50 系列", ["GeForce RTX 50 系列"], "strict", "GeForce RTX 50 系列"),  # whitespace
         ("25", ["5"], "strict", None),  # a number is not part of a longer one
         ("5分", ["5"], "strict", "5"),
@@ -96,6 +97,116 @@ def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
 )
 def test_match_rules(answer: str, aliases: list[str], mode: str, expected: str | None) -> None:
     assert match(answer, aliases, mode) == expected
+
+
+# Each wrong answer that must fail sits next to its right twin that must still pass (issue #15, item 12).
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize(
+    "answer, aliases, expected",
+    [
+        # negation scoped to the matched alias
+        ("不是5分", ["5"], None),
+        ("是5分", ["5"], "5"),
+        ("答案並非光華國小", ["光華國小"], None),
+        ("答案是光華國小", ["光華國小"], "光華國小"),
+        ("沒有 5 分", ["5"], None),
+        ("不可能是 5 分", ["5"], None),
+        ("非常確定是 5 分", ["5"], "5"),  # 非常 does not negate
+        ("It was not Steve Jobs.", ["Steve Jobs"], None),
+        ("It was Steve Jobs.", ["Steve Jobs"], "Steve Jobs"),
+        ("Definitely isn't Steve Jobs", ["Steve Jobs"], None),
+        ("Never Steve Jobs, it was Tim Cook", ["Steve Jobs"], None),
+        ("Tim Cook, not Steve Jobs", ["Steve Jobs"], None),
+        ("Steve Jobs, not Tim Cook", ["Steve Jobs"], "Steve Jobs"),  # the negation belongs to the other name
+        ("是 Steve Jobs，不是 Tim Cook", ["Steve Jobs"], "Steve Jobs"),
+        ("not Tim Cook but Steve Jobs", ["Steve Jobs"], "Steve Jobs"),
+        ("不是 3 分，是 5 分", ["5"], "5"),
+        ("是 3 分，不是 5 分", ["5"], None),
+        ("Steve Jobs is wrong", ["Steve Jobs"], None),
+        ("5分不對", ["5"], None),
+        ("5分沒錯", ["5"], "5"),
+        # an alias inside a longer token
+        ("H2O2", ["H2O"], None),
+        ("H2O", ["H2O"], "H2O"),
+        ("H₂O 是水", ["H2O"], "H2O"),  # NFKC subscript digits
+        ("Steve Jobsson", ["Steve Jobs"], None),
+        ("Steve Jobs's keynote", ["Steve Jobs"], "Steve Jobs"),
+        ("H2O", ["2"], None),
+        ("1B", ["1B"], "1B"),
+        ("11B", ["1B"], None),
+        ("Llama-3.2-1B", ["1B"], "1B"),
+        ("十一門", ["一門"], None),
+        # digit grouping
+        ("1,000人", ["1"], None),
+        ("1 000 人", ["1"], None),
+        ("1人", ["1"], "1"),
+        ("1,000", ["1000"], "1000"),
+        ("1，000 元", ["1000元"], "1000元"),
+        ("1,000", ["1,000"], "1,000"),
+        ("10,000", ["1000"], None),
+        ("1, 2, 3", ["1"], "1"),  # a list is not digit grouping
+        # an alias with a parenthesised gloss
+        ("幻方量化", ["幻方量化（High-Flyer）"], "幻方量化（High-Flyer）"),
+        ("幻方量化", ["幻方量化 (High-Flyer)"], "幻方量化 (High-Flyer)"),
+        ("幻方量化(High-Flyer)", ["幻方量化（High-Flyer）"], "幻方量化（High-Flyer）"),
+        ("幻方", ["幻方量化（High-Flyer）"], None),
+        ("High-Flyer", ["幻方量化（High-Flyer）"], None),  # the gloss alone is not the answer
+    ],
+)
+def test_match_vetoes_and_twins(answer: str, aliases: list[str], expected: str | None, mode: str) -> None:
+    assert match(answer, aliases, mode) == expected
+
+
+@pytest.mark.parametrize(
+    "answer, aliases, expected",
+    [
+        ("統一發票", ["1"], None),  # a numeral inside a word is no number
+        ("一張", ["1"], "1"),
+        ("一定是五分", ["5"], "5"),  # 一定 keeps its 一, 是五 is a number
+        ("一定是八分", ["1"], None),
+        ("兩岸", ["2"], None),
+        ("兩個", ["2"], "2"),
+        ("停修一门", ["一門"], "一門"),  # Simplified, the numeral left as it is
+        ("答案是五", ["5"], "5"),
+        ("不是五分", ["5"], None),
+    ],
+)
+def test_lenient_numerals_only_where_they_are_numbers(answer: str, aliases: list[str], expected: str | None) -> None:
+    assert match(answer, aliases, "lenient") == expected
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_every_public_gold_answer_passes_itself(mode: str) -> None:
+    for item in load_items(PUBLIC):
+        for answer in [*item.answers, "、".join(item.answers), f"答案是{item.answers[0]}。", f"The answer is {item.answers[-1]}."]:
+            assert match(answer, item.answers, mode) is not None, (item.id, answer)
+        report = score([item], [item.answers[0]], mode)
+        assert report.correct == 1
+
+
+def test_llm_mode_requires_a_judge() -> None:
+    from agentkit.hw01.compare import compare
+
+    items = load_items(PUBLIC)[:2]
+    for judge_llm in (None, "", "  "):
+        with pytest.raises(ConfigError) as e:
+            score(items, ["光華國小", "150"], "llm", judge_llm)
+        assert "--judge-llm" in e.value.hint
+    with pytest.raises(ConfigError, match="judge"):
+        compare(["/nonexistent-run"], items, ["strict", "llm"])  # refused before any run is read
+
+
+def test_cli_llm_mode_without_judge_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    answers = write(tmp_path, "answers.txt", "\n".join(["光華國小"] * 30) + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "answers.txt").write_bytes(answers.read_bytes())
+    for args in (["score", "--answers", str(answers)], ["compare", str(run), "--chart", str(tmp_path / "c.png")]):
+        proc = run_cli("hw01", *args, "--gold", str(PUBLIC), "--mode", "llm")
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--judge-llm" in lines[0] and "Traceback" not in proc.stderr
+        assert not (tmp_path / "c.png").exists()
 
 
 def test_chinese_numerals() -> None:

@@ -1,3 +1,6 @@
+import codecs
+import logging
+
 import pytest
 
 from agentkit.errors import InputError
@@ -14,6 +17,48 @@ def test_big5_and_gb2312_decoded(tmp_path):
     simplified = "北京大学的图书馆在海淀区，藏书非常丰富。这是一个关于简体中文编码的测试文件。" * 3
     gb.write_bytes(simplified.encode("gb2312"))
     assert load_file(gb)[0].text == simplified
+
+
+@pytest.mark.parametrize(
+    "text, encoding",
+    [
+        ("北京大学", "gb2312"), ("你好", "gb2312"), ("统一发票", "gb2312"), ("简体中文的短句。", "gb2312"), ("图书馆", "gb2312"),
+        ("臺灣大學", "big5"), ("你好", "big5"), ("繁體中文測試", "big5"), ("學習", "big5"), ("台北市", "big5"),
+        ("Café naïve", "cp1252"), ("Über", "cp1252"), ("Größe", "cp1252"), ("“quoted”", "cp1252"), ("Ça va? Très bien.", "cp1252"),
+        ("こんにちは", "shift_jis"), ("日本語", "shift_jis"), ("東京", "shift_jis"), ("テスト", "shift_jis"),
+    ],
+)
+def test_short_legacy_text_decoded_and_flagged_as_a_guess(tmp_path, caplog, text, encoding):
+    """Twelve characters or fewer: charset detectors read GB2312 as Korean and cp1252 as anything."""
+    f = tmp_path / "short.txt"
+    f.write_bytes(text.encode(encoding))
+    with caplog.at_level(logging.WARNING, logger="agentkit.loaders"):
+        doc = load_file(f)[0]
+    assert doc.text == text
+    assert any("guessed encoding" in r.getMessage() and str(f) in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("codec", ["utf-8-sig", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_byte_order_marks_decoded_and_removed(tmp_path, caplog, codec):
+    text = "臺灣 café 😀\nline two"
+    f = tmp_path / "bom.txt"
+    f.write_bytes(text.encode(codec) if codec == "utf-8-sig" else "\ufeff".encode(codec) + text.encode(codec))
+    with caplog.at_level(logging.WARNING, logger="agentkit.loaders"):
+        doc = load_file(f)[0]
+    assert doc.text == text and not caplog.records
+    short = tmp_path / "short.txt"
+    short.write_bytes(codecs.BOM_UTF8 + "你好".encode())
+    assert load_file(short)[0].text == "你好"
+
+
+def test_utf8_and_long_legacy_text_are_not_flagged(tmp_path, caplog):
+    f = tmp_path / "u.txt"
+    f.write_bytes("短".encode())
+    long = tmp_path / "long.txt"
+    long.write_bytes(("臺灣大學的圖書館在台北市，藏書非常豐富。" * 20).encode("big5"))
+    with caplog.at_level(logging.WARNING, logger="agentkit.loaders"):
+        assert load_file(f)[0].text == "短" and load_file(long)[0].metadata["encoding"] == "cp950"
+    assert not caplog.records
 
 
 def test_crlf_matches_python_open(tmp_path):

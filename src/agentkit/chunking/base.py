@@ -1,15 +1,55 @@
-"""Chunks with exact spans, and the size functions splitters measure them with."""
+"""Chunks with exact spans, the size functions splitters measure them with, and the cutting rules all
+splitters share: a chunk never exceeds ``chunk_size`` in its unit, and no cut falls inside a grapheme cluster
+(an emoji ZWJ sequence, a flag, a letter with its combining marks, CR LF)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
+
+import regex
 
 from agentkit.errors import ConfigError
 
 SizeUnit = Literal["chars", "tokens"]
+
+_GRAPHEME = regex.compile(r"\X")
+# Characters that can join the character before them into one grapheme cluster (UAX #29: Extend, ZWJ,
+# SpacingMark, Prepend, regional indicators, conjoining Hangul jamo, the CR of CR LF). Text without them
+# (most English and Chinese) has a boundary between every two code points.
+_JOINING_RUN = regex.compile(
+    r"[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}\p{Grapheme_Cluster_Break=SpacingMark}"
+    r"\p{Grapheme_Cluster_Break=Prepend}\p{Grapheme_Cluster_Break=Regional_Indicator}\p{Grapheme_Cluster_Break=L}"
+    r"\p{Grapheme_Cluster_Break=V}\p{Grapheme_Cluster_Break=T}\r]+"
+)
+
+
+def inner_positions(text: str) -> frozenset[int]:
+    """Positions strictly inside a grapheme cluster of ``text``: a cut there would split a user-perceived
+    character. Only the regions around joining characters are segmented (``\\X``), so plain text costs one scan."""
+    regions: list[list[int]] = []
+    for m in _JOINING_RUN.finditer(text):
+        # Between two characters that are both non-joining there is always a boundary, so a region from the
+        # character before a run to the character after it can be segmented on its own; runs one character
+        # apart share that character and are merged.
+        start, end = max(m.start() - 1, 0), min(m.end() + 1, len(text))
+        if regions and start <= regions[-1][1]:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    inner: set[int] = set()
+    for start, end in regions:
+        for g in _GRAPHEME.finditer(text, start, end):
+            inner.update(range(g.start() + 1, g.end()))
+    return frozenset(inner)
+
+
+def graphemes(text: str) -> list[str]:
+    """The grapheme clusters of ``text``, in order."""
+    return _GRAPHEME.findall(text)
 
 
 @dataclass(frozen=True)
@@ -77,28 +117,61 @@ class Splitter(ABC):
         return f"{type(self).__name__}({self.fingerprint()})"
 
 
-def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink ``[start, end)`` past leading and trailing whitespace."""
+def strip_span(text: str, start: int, end: int, inner: frozenset[int] = frozenset()) -> tuple[int, int]:
+    """Shrink ``[start, end)`` past leading and trailing whitespace, a grapheme cluster at a time: a space
+    that carries a combining mark is visible and stays, CR LF goes."""
     while start < end and text[start].isspace():
-        start += 1
+        stop = start + 1
+        while stop < end and stop in inner:
+            stop += 1
+        if not text[start:stop].isspace():
+            break
+        start = stop
     while end > start and text[end - 1].isspace():
-        end -= 1
+        first = end - 1
+        while first > start and first in inner:
+            first -= 1
+        if not text[first:end].isspace():
+            break
+        end = first
     return start, end
 
 
-def pieces_of(text: str, start: int, end: int, sep: str) -> list[tuple[int, int]]:
-    """Split ``text[start:end]`` on ``sep``, keeping each separator at the start of the piece after it.
-    Pieces are contiguous and cover the range exactly; with ``sep == ""`` each character is a piece."""
+def cut_points(text: str, start: int, end: int, sep: str, allowed: Callable[[int], bool], keep_end: bool = False) -> list[int]:
+    """Positions strictly inside ``(start, end)`` where ``text[start:end]`` is cut on ``sep``: before each
+    separator, or after it with ``keep_end``; ``sep == ""`` cuts between grapheme clusters. Only positions
+    ``allowed`` accepts are used (grapheme boundaries, and whatever else a splitter requires)."""
     if sep == "":
-        return [(i, i + 1) for i in range(start, end)]
-    out = []
-    piece_start = start
-    pos = text.find(sep, start + 1, end)  # a separator at position `start` belongs to the first piece
+        return [i for i in range(start + 1, end) if allowed(i)]
+    out: list[int] = []
+    pos = text.find(sep, start, end)
     while pos != -1:
-        out.append((piece_start, pos))
-        piece_start = pos
+        cut = pos + len(sep) if keep_end else pos
+        if start < cut < end and allowed(cut) and (not out or cut > out[-1]):
+            out.append(cut)
         pos = text.find(sep, pos + len(sep), end)
-    out.append((piece_start, end))
+    return out
+
+
+def pieces_of(text: str, start: int, end: int, sep: str, allowed: Callable[[int], bool] = lambda _: True, keep_end: bool = False) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` on ``sep``; each separator stays at the start of the piece after it (at the
+    end of the piece before it with ``keep_end``). Pieces are contiguous and cover the range exactly."""
+    bounds = [start, *cut_points(text, start, end, sep, allowed, keep_end), end]
+    return [(a, b) for a, b in pairwise(bounds) if a < b]
+
+
+def greedy_exact(units: Sequence[tuple[int, int]], limit: int, span_size: Callable[[int, int], int]) -> list[tuple[int, int]]:
+    """Contiguous runs of ``units`` whose measured sizes (``span_size(start, end)``) fit ``limit``; a unit
+    alone may not fit and stays whole. The fallback when sizes estimated unit by unit (tokens) add up to
+    less than the span measures."""
+    out = []
+    i = 0
+    while i < len(units):
+        j = i + 1
+        while j < len(units) and span_size(units[i][0], units[j][1]) <= limit:
+            j += 1
+        out.append((units[i][0], units[j - 1][1]))
+        i = j
     return out
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from agentkit.chunking.base import SizeUnit, Splitter
+from agentkit.chunking.markdown import outline
 from agentkit.chunking.sentence import SentenceSplitter, pack
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -40,69 +42,76 @@ class ParagraphSplitter(Splitter):
         units = self._sentences.units(text)
         if not units:
             return []
-        sizes = [self.size_of(text[a:b]) for a, b in units]
-        sections = self._sections(text, units)
+        sizes = self._sentences.unit_sizes(text, units)
+        exact = self._sentences.exact_size
+        # ends[i]: size of units[0..i] with the gaps between them (characters: exact; tokens: one per gap).
+        ends: list[int] = []
+        for i, size in enumerate(sizes):
+            gap = 0 if i == 0 else units[i][0] - units[i - 1][1] if exact is None else int(units[i][0] > units[i - 1][1])
+            ends.append((ends[-1] + gap if ends else 0) + size)
+
+        def size_of(first: int, last: int) -> int:
+            return ends[last] - ends[first] + sizes[first]
+
+        def fits(first: int, last: int) -> bool:
+            if size_of(first, last) > self.chunk_size:
+                return False
+            return exact is None or first == last or exact(text[units[first][0]:units[last][1]]) <= self.chunk_size
+
         out: list[tuple[int, int]] = []
         pending: list[int] = []  # unit indices of short sections waiting to be merged
-        for section in sections:
+        for section in self._sections(text, units):
             # Merge only while what is pending is still a fragment: two full paragraphs stay apart even when
             # they would fit together (mixing topics costs precision).
-            if pending and _total(sizes, pending) < self.chunk_size * self.merge_below and _total(sizes, pending + section) <= self.chunk_size:
+            if pending and size_of(pending[0], pending[-1]) < self.chunk_size * self.merge_below and size_of(pending[0], section[-1]) <= self.chunk_size:
                 pending += section
                 continue
             if pending:
-                out.extend(self._cut(units, sizes, pending))
+                out.extend(self._cut(text, units, sizes, pending, size_of, fits))
             pending = list(section)
         if pending:
-            out.extend(self._cut(units, sizes, pending))
+            out.extend(self._cut(text, units, sizes, pending, size_of, fits))
         return out
 
     @staticmethod
     def _sections(text: str, units: list[tuple[int, int]]) -> list[list[int]]:
+        headings = outline(text).heading_starts  # a "#" line in a code block is no heading
         sections: list[list[int]] = [[0]]
         for i in range(1, len(units)):
             gap = text[units[i - 1][1]:units[i][0]]
-            if _BLANK_LINE.search(gap) or (text[units[i][0]] == "#" and "\n" in gap):
+            if _BLANK_LINE.search(gap) or ("\n" in gap and text.rfind("\n", 0, units[i][0]) + 1 in headings):
                 sections.append([i])
             else:
                 sections[-1].append(i)
         return sections
 
-    def _cut(self, units: list[tuple[int, int]], sizes: list[int], idx: list[int]) -> list[tuple[int, int]]:
-        part_units = [units[i] for i in idx]
-        part_sizes = [sizes[i] for i in idx]
-        total = _total(sizes, idx)
-        if total <= self.chunk_size:
-            return [(part_units[0][0], part_units[-1][1])]
-        if self.chunk_overlap:
-            return pack(part_units, part_sizes, self.chunk_size, self.chunk_overlap)
-        return _balanced(part_units, part_sizes, self.chunk_size, math.ceil(total / self.chunk_size))
+    def _cut(
+        self, text: str, units: list[tuple[int, int]], sizes: list[int], idx: list[int],
+        size_of: Callable[[int, int], int], fits: Callable[[int, int], bool],
+    ) -> list[tuple[int, int]]:
+        first, last = idx[0], idx[-1]
+        if fits(first, last):
+            return [(units[first][0], units[last][1])]
+        part_units, part_sizes = units[first:last + 1], sizes[first:last + 1]
+        if not self.chunk_overlap:
+            parts = math.ceil(size_of(first, last) / self.chunk_size)
+            for n in range(parts, parts + 4):
+                pieces = _balanced_cuts(first, last, size_of, n)
+                if pieces is not None and all(fits(a, b) for a, b in pieces):
+                    return [(units[a][0], units[b][1]) for a, b in pieces]
+        return pack(text, part_units, part_sizes, self.chunk_size, self.chunk_overlap, self._sentences.exact_size)
 
 
-def _total(sizes: list[int], idx: list[int]) -> int:
-    return sum(sizes[i] for i in idx) + max(0, len(idx) - 1)
-
-
-def _balanced(units: list[tuple[int, int]], sizes: list[int], limit: int, parts: int) -> list[tuple[int, int]]:
-    """Cut at the sentence boundaries nearest to ``total * p / parts``; if a piece would exceed ``limit``,
-    try one more part, and after a few tries fall back to greedy packing."""
-    ends = []  # size of units[0..i] joined by single spaces
-    running = 0
-    for i, size in enumerate(sizes):
-        running += size + (1 if i else 0)
-        ends.append(running)
-    total = ends[-1]
-    for n in range(parts, parts + 4):
-        cuts: list[int] = []  # index of the last unit of each piece but the final one
-        for p in range(1, n):
-            goal = total * p / n
-            lo = cuts[-1] + 1 if cuts else 0
-            best = min(range(lo, len(sizes) - 1), key=lambda i: abs(ends[i] - goal), default=None)
-            if best is None:
-                break
-            cuts.append(best)
-        bounds = [-1, *cuts, len(sizes) - 1]
-        pieces = [(bounds[j] + 1, bounds[j + 1]) for j in range(len(bounds) - 1) if bounds[j + 1] > bounds[j]]
-        if all(ends[b] - (ends[a - 1] + 1 if a else 0) <= limit for a, b in pieces):
-            return [(units[a][0], units[b][1]) for a, b in pieces]
-    return pack(units, sizes, limit, 0)
+def _balanced_cuts(first: int, last: int, size_of: Callable[[int, int], int], parts: int) -> list[tuple[int, int]] | None:
+    """``parts`` runs of units ``first..last`` cut at the unit boundaries nearest to ``total * p / parts``."""
+    total = size_of(first, last)
+    cuts: list[int] = []  # index of the last unit of each piece but the final one
+    for p in range(1, parts):
+        goal = total * p / parts
+        lo = cuts[-1] + 1 if cuts else first
+        best = min(range(lo, last), key=lambda i: abs(size_of(first, i) - goal), default=None)
+        if best is None:
+            return None
+        cuts.append(best)
+    bounds = [first - 1, *cuts, last]
+    return [(bounds[j] + 1, bounds[j + 1]) for j in range(len(bounds) - 1) if bounds[j + 1] > bounds[j]]

@@ -54,11 +54,11 @@ class SemanticSplitter(Splitter):
         vectors = np.asarray(self.embed([text[a:b] for a, b in units]), dtype=np.float32)
         distances = 1.0 - np.sum(vectors[:-1] * vectors[1:], axis=1)
         threshold = np.percentile(distances, self.breakpoint_percentile)
-        sizes = [self.size_of(text[a:b]) for a, b in units]
+        sizes = self._sentences.unit_sizes(text, units)
         out: list[tuple[int, int]] = []
         group_start = 0
         for i in range(len(units)):
             if i == len(units) - 1 or distances[i] > threshold:
-                out.extend(pack(units[group_start:i + 1], sizes[group_start:i + 1], self.chunk_size, self.chunk_overlap))
+                out.extend(pack(text, units[group_start:i + 1], sizes[group_start:i + 1], self.chunk_size, self.chunk_overlap, self._sentences.exact_size))
                 group_start = i + 1
         return out

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from agentkit.chunking.base import SizeUnit, Splitter, strip_span
+from agentkit.chunking.base import SizeUnit, Splitter, greedy_exact, inner_positions, strip_span
 from agentkit.chunking.recursive import RecursiveSplitter
 
 # A sentence ends after . ! ? (plus closing quotes/brackets) followed by whitespace, after Chinese/
@@ -13,17 +14,21 @@ from agentkit.chunking.recursive import RecursiveSplitter
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*(?=\s)|(?<=[。！？!?])[」』”’）]*|\n+")
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Whitespace-stripped, non-empty sentence spans of ``text[start:end]``, in order."""
+def sentence_spans(text: str, start: int = 0, end: int | None = None, inner: frozenset[int] | None = None) -> list[tuple[int, int]]:
+    """Whitespace-stripped, non-empty sentence spans of ``text[start:end]``, in order; no span edge falls
+    inside a grapheme cluster (``inner``: from ``inner_positions(text)``, computed when not given)."""
     end = len(text) if end is None else end
+    inner = inner_positions(text) if inner is None else inner
     out = []
     pos = start
     for m in _BOUNDARY.finditer(text, start, end):
-        a, b = strip_span(text, pos, m.end())
+        if m.end() in inner:
+            continue  # 。 followed by a combining mark: the sentence goes on
+        a, b = strip_span(text, pos, m.end(), inner)
         if a < b:
             out.append((a, b))
         pos = m.end()
-    a, b = strip_span(text, pos, end)
+    a, b = strip_span(text, pos, end, inner)
     if a < b:
         out.append((a, b))
     return out
@@ -31,7 +36,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 class SentenceSplitter(Splitter):
     """Packs whole sentences up to ``chunk_size``; the overlap repeats trailing whole sentences.
-    A single sentence larger than the chunk size is split recursively."""
+    A single sentence larger than the chunk size is split recursively. Every chunk fits ``chunk_size``,
+    measured on its own text (the gaps between sentences count)."""
 
     name = "sentence"
 
@@ -54,29 +60,55 @@ class SentenceSplitter(Splitter):
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         units = self.units(text)
-        sizes = [self.size_of(text[a:b]) for a, b in units]
-        return pack(units, sizes, self.chunk_size, self.chunk_overlap)
+        return pack(text, units, self.unit_sizes(text, units), self.chunk_size, self.chunk_overlap, self.exact_size)
+
+    def unit_sizes(self, text: str, units: list[tuple[int, int]]) -> list[int]:
+        return [self.size_of(text[a:b]) for a, b in units]
+
+    @property
+    def exact_size(self) -> Callable[[str], int] | None:
+        """The size function ``pack`` must check each chunk with, or None when its estimate is exact (chars)."""
+        return None if self.size_unit == "chars" else self.size_of
 
 
-def pack(units: list[tuple[int, int]], sizes: list[int], chunk_size: int, chunk_overlap: int) -> list[tuple[int, int]]:
-    """Greedy packing of ordered units (sizes counted separately, +1 per gap for the joining space);
-    a new chunk starts with the trailing units of the last one that fit in ``chunk_overlap``."""
+def pack(
+    text: str, units: list[tuple[int, int]], sizes: list[int], chunk_size: int, chunk_overlap: int,
+    exact_size: Callable[[str], int] | None = None,
+) -> list[tuple[int, int]]:
+    """Greedy packing of ordered units (each at most ``chunk_size``); a new chunk starts with the trailing
+    units of the last one that fit in ``chunk_overlap``. A chunk's size is its units' sizes plus the gaps
+    between them: in characters the gap is counted exactly (so the estimate is the span's length), in tokens
+    as one per gap, and each chunk is then measured with ``exact_size`` and re-packed if it is over."""
+
+    def gap(i: int) -> int:  # size of the text between unit i-1 and unit i
+        between = units[i][0] - units[i - 1][1]
+        return between if exact_size is None else int(between > 0)
+
     out: list[tuple[int, int]] = []
+
+    def emit(window: list[int]) -> None:
+        a, b = units[window[0]][0], units[window[-1]][1]
+        if exact_size is None or len(window) == 1 or exact_size(text[a:b]) <= chunk_size:
+            out.append((a, b))
+        else:
+            out.extend(greedy_exact([units[j] for j in window], chunk_size, lambda x, y: exact_size(text[x:y])))
+
     window: list[int] = []
     total = 0
     for i, size in enumerate(sizes):
-        if window and total + 1 + size > chunk_size:
-            out.append((units[window[0]][0], units[window[-1]][1]))
+        if window and total + gap(i) + size > chunk_size:
+            emit(window)
             keep: list[int] = []
             kept = 0
             for j in reversed(window):
-                if kept + sizes[j] + 1 > chunk_overlap or kept + sizes[j] + 1 + size > chunk_size:
+                joined = sizes[j] + (gap(keep[0]) + kept if keep else 0)
+                if joined > chunk_overlap or joined + gap(i) + size > chunk_size:
                     break
                 keep.insert(0, j)
-                kept += sizes[j] + 1
+                kept = joined
             window, total = keep, kept
+        total += size + (gap(i) if window else 0)
         window.append(i)
-        total += size + (1 if len(window) > 1 else 0)
     if window:
-        out.append((units[window[0]][0], units[window[-1]][1]))
+        emit(window)
     return out

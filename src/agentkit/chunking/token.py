@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
-from agentkit.chunking.base import SizeUnit, Splitter, strip_span
+from agentkit.chunking.base import SizeUnit, Splitter, inner_positions, strip_span
 
 
 class TokenSplitter(Splitter):
-    """Windows of ``chunk_size`` tokens advancing by ``chunk_size - chunk_overlap``. Window edges snap to
-    token starts, so a multi-byte character split across tokens is never cut (CJK, emoji)."""
+    """Windows of up to ``chunk_size`` tokens advancing by about ``chunk_size - chunk_overlap``. Window edges
+    are token starts that are also grapheme-cluster boundaries, so a character split across tokens (CJK,
+    emoji) or a cluster of several characters (a flag, a ZWJ family) is never cut. Each window's text is
+    re-tokenized and shrunk until it fits ``chunk_size`` (a lone cluster larger than that stays whole)."""
 
     name = "token"
 
@@ -23,17 +26,33 @@ class TokenSplitter(Splitter):
     def spans(self, text: str) -> list[tuple[int, int]]:
         from agentkit.chunking.tokenizers import get_tokenizer
 
-        starts = get_tokenizer(self.tokenizer).starts(text)
-        n = len(starts)
+        tokenizer = get_tokenizer(self.tokenizer)
+        inner = inner_positions(text)
+        # Cut points: distinct token starts on grapheme boundaries, with the number of tokens before each.
+        starts = tokenizer.starts(text)
+        cuts: list[int] = []
+        before: list[int] = []
+        for i, start in enumerate(starts):
+            if start not in inner and (not cuts or start > cuts[-1]):
+                cuts.append(start)
+                before.append(i)
+        if not cuts:
+            return []
+        cuts[0] = 0
+        cuts.append(len(text))
+        before.append(len(starts))
         out: list[tuple[int, int]] = []
-        step = self.chunk_size - self.chunk_overlap
-        for first in range(0, n, step):
-            last = first + self.chunk_size
-            # Several tokens can start at the same character (one CJK char or emoji split in bytes):
-            # slicing at character starts keeps whole characters, at most one token off at an edge.
-            a, b = strip_span(text, starts[first], starts[last] if last < n else len(text))
+        i = 0
+        while i < len(cuts) - 1:
+            j = max(i + 1, bisect.bisect_right(before, before[i] + self.chunk_size) - 1)
+            a, b = strip_span(text, cuts[i], cuts[j], inner)
+            while j > i + 1 and tokenizer.count(text[a:b]) > self.chunk_size:
+                # The window's own tokenization can be longer than the offsets say (" 👍" is fewer tokens than "👍").
+                j -= 1
+                a, b = strip_span(text, cuts[i], cuts[j], inner)
             if a < b and (not out or b > out[-1][1]):
                 out.append((a, b))
-            if last >= n:
+            if j == len(cuts) - 1:
                 break
+            i = max(i + 1, bisect.bisect_left(before, before[j] - self.chunk_overlap))
         return out

@@ -59,17 +59,18 @@ def hw01_score(
     answers: Path = typer.Option(..., "--answers", help="answers.txt, or a run directory."),
     gold: Path = typer.Option(..., "--gold", help="The question,answer file (public.txt)."),
     mode: str = typer.Option("strict", "--mode", help="strict | lenient | llm."),
-    judge_llm: str = typer.Option(None, "--judge-llm", help="LLM spec of the judge for --mode llm."),
+    judge_llm: str = typer.Option(None, "--judge-llm", help="LLM spec of the judge; required by --mode llm."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Score answers against gold aliases."""
     from rich.table import Table
 
+    from agentkit.embeddings.base import default_cache_dir
     from agentkit.hw01 import load_answers, load_items, score
+    from agentkit.hw01.scoring import check_mode
     from agentkit.tools import WebCache
 
-    from agentkit.embeddings.base import default_cache_dir
-
+    check_mode(mode, judge_llm)
     report = score(load_items(gold, "gold"), load_answers(answers), mode, judge_llm, WebCache(default_cache_dir() / "judge.sqlite", ttl=0))
     if as_json:
         _print_json(report.to_dict())
@@ -88,7 +89,7 @@ def hw01_compare(
     runs: list[Path] = typer.Argument(..., help="Run directories."),
     gold: Path = typer.Option(Path("../shared/hw01/public.txt"), "--gold"),
     mode: str = typer.Option("strict,lenient", "--mode", help="Comma-separated scoring modes."),
-    judge_llm: str = typer.Option(None, "--judge-llm"),
+    judge_llm: str = typer.Option(None, "--judge-llm", help="LLM spec of the judge; required by an llm mode."),
     chart: Path = typer.Option(None, "--chart", help="Bar chart PNG (default: compare.png beside the first run)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

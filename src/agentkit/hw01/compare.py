@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.hw01.data import HW01Item, load_answers
-from agentkit.hw01.scoring import ScoreReport, score
+from agentkit.hw01.scoring import ScoreReport, check_mode, score
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ def run_name(path: Path) -> str:
 
 
 def compare(run_dirs: Sequence[str | Path], gold: Sequence[HW01Item], modes: Sequence[str] = ("strict", "lenient"), judge_llm: Any = None, cache: Any = None) -> list[RunScores]:
+    for mode in modes:
+        check_mode(mode, judge_llm)  # before any run is read: an llm mode without a judge is refused at once
     out = []
     for run_dir in map(Path, run_dirs):
         answers = load_answers(run_dir)

@@ -1,7 +1,8 @@
 """Load files into ``Document``s: text, Markdown, HTML (visible text), PDF, JSONL/CSV rows, directories.
 
-For plain-text formats ``Document.text == open(source).read()`` (universal newlines, charset detected),
-so chunk spans index the file exactly as Python reads it.
+For plain-text formats ``Document.text == open(source).read()`` (universal newlines, charset detected: a
+byte-order mark, else UTF-8, else a judged guess, see ``loaders.charset``), so chunk spans index the file
+exactly as Python reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.errors import InputError
+from agentkit.loaders.charset import decode_bytes
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".py", ".csv_text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -27,23 +29,6 @@ class Document:
     text: str
     source: str
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def decode_bytes(data: bytes, where: str = "input") -> tuple[str, str]:
-    """Bytes to text with universal newlines, as ``open()`` would give: UTF-8 first, else the charset
-    charset-normalizer detects (Big5, GB2312, Shift-JIS, ...). Binary data raises InputError."""
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(f"{where} looks binary (NUL bytes)", "pass a text, Markdown, HTML, PDF, JSONL or CSV file")
-    try:
-        text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        if best is None:
-            raise InputError(f"cannot detect the character set of {where}", "convert it to UTF-8 (e.g. iconv -f BIG5 -t UTF-8)") from None
-        text, encoding = str(best), best.encoding
-    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
 
 def _read(path: Path) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from agentkit.chinese import convert
 from agentkit.retrievers.base import RetrievedChunk
 
 # CJK ideographs, kana and hangul: no spaces between words, so index characters and bigrams.
@@ -22,11 +23,20 @@ STOPWORDS = frozenset(
 )
 
 
+#: Changes whenever ``tokenize`` does: an index persisted with another version holds other tokens.
+TOKENIZER_VERSION = "2-t2s"
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words (English stopwords dropped) plus CJK unigrams and bigrams: 台灣大學 →
-    台 灣 大 學 台灣 灣大 大學. Bigrams give word-like matches without a dictionary."""
+    """Lower-cased words (English stopwords dropped) plus CJK unigrams and bigrams in Simplified script:
+    臺灣大學 and 台湾大学 both give 台 湾 大 学 台湾 湾大 大学. Bigrams give word-like matches without a
+    dictionary; folding Traditional to Simplified (OpenCC t2s, also variants such as 臺 → 台) lets a query in
+    one script find documents in the other. Text without CJK skips the conversion."""
+    text = text.lower()
+    if not text.isascii() and _CJK_RUN.search(text):
+        text = convert(text, "t2s")
     tokens: list[str] = []
-    for run in _TOKEN.findall(text.lower()):
+    for run in _TOKEN.findall(text):
         if _CJK_RUN.match(run):
             tokens.extend(run)
             tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
