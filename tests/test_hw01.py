@@ -229,15 +229,19 @@ def test_score_report_and_length_mismatch() -> None:
 
 def test_llm_judge_parses_and_caches(tmp_path) -> None:  # type: ignore[no-untyped-def]
     items = load_items(PUBLIC)[:3]
-    judge = ScriptedLLM(['{"verdict": "correct", "reason": "same school"}', "The answer is incorrect.", "no idea"])
+    judge = ScriptedLLM(['{"verdict": "correct", "reason": "same school"}', '```json\n{"verdict": "incorrect", "reason": "wrong amount"}\n```',
+                         "no idea", "still no idea"])
     cache = WebCache(tmp_path / "judge.sqlite", ttl=0)
     report = score(items, ["光華國民小學", "1000元", "Jobs"], "llm", judge, cache)
     assert [v.correct for v in report.verdicts] == [True, False, False]
-    assert report.verdicts[0].reason == "same school" and "no verdict" in report.verdicts[2].reason
+    assert report.verdicts[0].reason == "same school" and report.verdicts[1].reason == "wrong amount"
+    assert "no verdict" in report.verdicts[2].reason and len(judge.calls) == 4  # one retry for the reply without JSON
     assert "光華國民小學" in judge.calls[0][-1].content and "光華國小" in judge.calls[0][-1].content
-    unused = ScriptedLLM(['{"verdict": "incorrect", "reason": "must not be asked"}'])
-    again = score(items, ["光華國民小學", "1000元", "Jobs"], "llm", unused, cache)  # all from the cache
-    assert [v.correct for v in again.verdicts] == [True, False, False] and unused.calls == []
+    unused = ScriptedLLM(['{"verdict": "incorrect", "reason": "asked again"}'])
+    again = score(items, ["光華國民小學", "1000元", "Jobs"], "llm", unused, cache)
+    # Verdicts come from the cache; a judge that gave none is asked again (a failure is never cached as an answer).
+    assert [v.correct for v in again.verdicts] == [True, False, False] and len(unused.calls) == 1
+    assert again.verdicts[2].reason == "asked again"
 
 
 # ---- runner --------------------------------------------------------------------------------------

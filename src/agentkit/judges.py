@@ -149,6 +149,24 @@ class LLMJudge:
         return Verdict(mean >= 6, (mean - 1) / 9, reason, aspects)
 
 
+class _Namespaced:
+    def __init__(self, store: Any, kind: str) -> None:
+        self.store, self.kind = store, kind
+
+    def get(self, key: str) -> Any | None:
+        return self.store.get(self.kind, key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.store.put(self.kind, key, value)
+
+
+def namespaced(store: Any, kind: str) -> Cache:
+    """A ``Cache`` view of a two-level store (``get/put(kind, key)``, e.g. the web cache's SQLite file)."""
+    if isinstance(store, Cache) and not hasattr(store, "ttl"):
+        return store
+    return _Namespaced(store, kind)
+
+
 def load_judge(spec: str | LLM | Judge, rubric: str, cache: Cache | None = None) -> Judge:
     """A judge from an LLM spec (or an LLM, or a judge plugin's object passed through)."""
     if isinstance(spec, Judge):

@@ -130,46 +130,27 @@ class LexicalGroundedness:
         return kept, dropped
 
 
-JUDGE_TASK = (
-    'Is every claim of the answer supported by the context? Reply with JSON only: {"supported": true or false, "reason": "..."}.'
-)
-
-
 @dataclass
 class JudgeGroundedness:
-    """An LLM judge reads context, question and answer (cached by the job's checkpoint through ``cache``)."""
+    """The one LLM judge (``groundedness`` rubric) reads context, question and answer; verdicts are cached through
+    ``cache`` (the job's checkpoint). A judge that gives no verdict drops the record (unsupported is the safe side)."""
 
     llm: Any
     cache: Any = None
     name = "grounded-judge"
 
     def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
-        import json
+        from agentkit.judges import JudgeCase, LLMJudge
 
-        from agentkit.agents import LLMAgent
-        from agentkit.llm import GenerationParams
-
-        schema = {"type": "object", "properties": {"supported": {"type": "boolean"}, "reason": {"type": "string"}}, "required": ["supported"]}
-        agent = LLMAgent("You check whether answers are supported by their context.", JUDGE_TASK, self.llm, params=GenerationParams(max_tokens=96, json_schema=schema), input_label="Case")
+        grader = LLMJudge(self.llm, "groundedness", self.cache)
         kept, dropped = [], []
         for r in records:
             if r.kind == "refusal":
                 kept.append(r)
                 continue
-            case = json.dumps({"context": list(r.context_texts), "question": r.question, "answer": r.answer}, ensure_ascii=False)
-            verdict = self.cache.get(f"judge|{r.id}") if self.cache else None
-            if verdict is None:
-                text = agent.run(case).text
-                match = re.search(r"\{.*\}", text, re.DOTALL)
-                try:
-                    data = json.loads(match.group(0)) if match else {}
-                except ValueError:
-                    data = {}
-                verdict = {"supported": bool(data.get("supported", False)), "reason": str(data.get("reason", text[:200]))}
-                if self.cache:
-                    self.cache.put(f"judge|{r.id}", verdict)
-            r = r.replace(scores={**r.scores, "grounded_judge": 1.0 if verdict["supported"] else 0.0})
-            (kept.append(r) if verdict["supported"] else dropped.append((r, f"judge: unsupported ({verdict['reason'][:120]})")))
+            verdict = grader.judge(JudgeCase(r.question, r.answer, context=tuple(r.context_texts)))
+            r = r.replace(scores={**r.scores, "grounded_judge": verdict.score})
+            (kept.append(r) if verdict.passed else dropped.append((r, f"judge: unsupported ({verdict.reason[:120]})")))
         return kept, dropped
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.distill.records import QARecord
+from agentkit.judges import QUALITY_ASPECTS
 from agentkit.llm import GenerationParams, load_llm
 from agentkit.llm.base import Message
 
 METRICS = ("exact", "normalized", "token_f1", "rouge_l")
-JUDGE_ASPECTS = ("completeness", "key_fact_accuracy", "consistency", "readability")
+JUDGE_ASPECTS = QUALITY_ASPECTS
 
 
 def normalize(text: str) -> str:
@@ -82,25 +83,17 @@ class ModelReport:
 
 
 def _judge(judge: Any, record: QARecord, prediction: str) -> dict[str, float]:
-    import json
+    """The four 1–10 aspects from the one LLMJudge (``quality`` rubric); a judge without a verdict scores 1."""
+    from agentkit.judges import JudgeCase
 
-    from agentkit.agents import LLMAgent
-
-    schema = {"type": "object", "properties": {a: {"type": "integer", "minimum": 1, "maximum": 10} for a in JUDGE_ASPECTS}, "required": list(JUDGE_ASPECTS)}
-    agent = LLMAgent("You grade answers against a reference answer.",
-                     "Rate the answer from 1 to 10 on completeness, key_fact_accuracy, consistency and readability. Reply with JSON only.",
-                     judge, params=GenerationParams(max_tokens=80, json_schema=schema), input_label="Case")
-    text = agent.run(json.dumps({"question": record.question, "reference": record.answer, "answer": prediction}, ensure_ascii=False)).text
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    try:
-        data = json.loads(match.group(0)) if match else {}
-    except ValueError:
-        data = {}
-    return {f"judge_{a}": float(min(10, max(1, int(data.get(a, 1))))) for a in JUDGE_ASPECTS}
+    verdict = judge.judge(JudgeCase(record.question, prediction, references=(record.answer,)))
+    return {f"judge_{a}": verdict.aspects.get(a, 1.0) for a in JUDGE_ASPECTS}
 
 
 def evaluate_models(models: Sequence[Any], records: Sequence[QARecord], judge: Any = None, max_tokens: int = 128, progress: Any = None) -> list[ModelReport]:
-    judge_llm = load_llm(judge) if judge else None
+    from agentkit.judges import LLMJudge
+
+    judge_llm = LLMJudge(judge, "quality") if judge else None
     reports = []
     total = len(models) * len(records)
     done = 0

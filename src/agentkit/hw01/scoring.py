@@ -24,8 +24,6 @@ llm: a judge model decides; it must be named (``judge_llm``): the embedded 135M 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -288,51 +286,21 @@ def check_mode(mode: str, judge_llm: Any = None) -> None:
 
 # ---- the LLM judge -------------------------------------------------------------------------------
 
-JUDGE_ROLE = "You grade answers to quiz questions. You are strict about facts and lenient about wording, script (Traditional/Simplified) and language."
-JUDGE_TASK = (
-    'Decide whether the answer is correct given the accepted gold answers. Reply with one JSON object and nothing else: '
-    '{"verdict": "correct" or "incorrect", "reason": "<one short sentence>"}.'
-)
-
-
-def _judge_verdict(text: str) -> tuple[bool | None, str]:
-    found = re.search(r"\{.*\}", text, re.DOTALL)
-    if found:
-        try:
-            data = json.loads(found.group(0))
-            verdict = str(data.get("verdict", "")).lower()
-            if verdict in ("correct", "incorrect"):
-                return verdict == "correct", str(data.get("reason", ""))[:300]
-        except ValueError:
-            pass
-    lowered = text.lower()
-    if "incorrect" in lowered or "不正確" in text or "錯誤" in text:
-        return False, text.strip()[:300]
-    if "correct" in lowered or "正確" in text:
-        return True, text.strip()[:300]
-    return None, text.strip()[:300]
-
-
 def judge(items: Sequence[HW01Item], answers: Sequence[str], llm: Any, cache: Any = None) -> list[tuple[bool, str]]:
-    from agentkit.agents import LLMAgent
-    from agentkit.llm import GenerationParams, load_llm
+    """(correct, reason) per answer from the one ``agentkit.judges.LLMJudge`` with the ``correctness`` rubric.
+
+    A judge that gives no usable verdict counts as incorrect (a false pass is the worst error) and is not cached,
+    so a re-run asks again. ``cache`` is the judge table of the web cache (``get/put(kind, key)``) or any
+    ``agentkit.judges.Cache``.
+    """
+    from agentkit.judges import JudgeCase, LLMJudge, namespaced
 
     check_mode("llm", llm)
-    model = load_llm(llm)
-    agent = LLMAgent(JUDGE_ROLE, JUDGE_TASK, model, params=GenerationParams(max_tokens=96, temperature=0.0), name="judge", input_label="Case")
+    grader = LLMJudge(llm, "correctness", namespaced(cache, "judge") if cache is not None else None)
     out = []
     for item, answer in zip(items, answers):
-        case = json.dumps({"question": item.question, "gold_answers": list(item.answers), "answer": answer}, ensure_ascii=False)
-        key = hashlib.sha256(f"{model.spec}\0{case}".encode()).hexdigest()
-        cached = cache.get("judge", key) if cache else None
-        if cached is None:
-            verdict, reason = _judge_verdict(agent.run(case).text)
-            if verdict is None:
-                verdict, reason = False, f"judge gave no verdict: {reason}"
-            cached = [verdict, reason]
-            if cache:
-                cache.put("judge", key, cached)
-        out.append((bool(cached[0]), str(cached[1])))
+        verdict = grader.judge(JudgeCase(item.question, answer, references=tuple(item.answers)))
+        out.append((verdict.passed is True, verdict.reason))
     return out
 
 
