@@ -70,3 +70,13 @@ def _csv_list(value: str, cast: Callable[[str], Any] = str) -> list[Any]:
         return [cast(v.strip()) for v in value.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"cannot read '{value}' as a comma-separated list", "e.g. --chunk-size 100,200,400") from None
+
+
+def _replayed(path: Path, **conflicting: Any) -> Any:
+    from agentkit import pipeline
+    from agentkit.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name, value in conflicting.items() if value is not None]
+    if given:
+        raise ConfigError(f"--pipeline-file already fixes the pipeline; {', '.join(given)} would be ignored", "pass either --pipeline-file or those options")
+    return pipeline.load(path)

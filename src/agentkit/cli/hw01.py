@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, user_errors
 
 
 hw01_app = typer.Typer(no_args_is_help=True, help="The NTU ML2025 HW01 benchmark: run pipelines on its questions and score them.")
@@ -23,9 +23,10 @@ app.add_typer(hw01_app, name="hw01")
 def hw01_run(
     questions: Path = typer.Option(..., "--questions", help="public.txt (question,answer) or a questions-only file."),
     out_dir: Path = typer.Option(..., "--out", help="Run directory: <id>.txt, answers.txt, trace.jsonl, run.json."),
-    pipeline_name: str = typer.Option("rag-agent", "--pipeline", "-p", help="naive | rag | rag-agent."),
+    pipeline_name: str = typer.Option(None, "--pipeline", "-p", help="naive | rag | rag-agent (default: rag-agent)."),
+    pipeline_file: Path = typer.Option(None, "--pipeline-file", help="Replay a saved pipeline: a run's run.json or a Pipeline.save() file."),
     llm: str = typer.Option(None, "--llm", help="LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
-    source: str = typer.Option("web", "--source", help="web | kb | both (ignored by naive)."),
+    source: str = typer.Option(None, "--source", help="web | kb | both (default: web; ignored by naive)."),
     search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR."),
     kb: str = typer.Option(None, "--kb", help="Knowledge base for --source kb|both."),
     k: int = typer.Option(4, "--k", help="Chunks given to the answer step."),
@@ -43,10 +44,15 @@ def hw01_run(
     from agentkit.pipeline.builtin import build
 
     items = load_items(questions, fmt, start_id)[:limit]
-    chosen_source = None if pipeline_name == "naive" else source
-    pipe = build(pipeline_name, llm, source=chosen_source, kb=kb, search=search_backend, k=k, max_tokens=max_tokens,
-                 web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
-    meta = {"questions": str(questions), "llm": llm or "default", "source": chosen_source, "search_backend": search_backend, "kb": kb, "k": k}
+    if pipeline_file is not None:
+        pipe = _replayed(pipeline_file, pipeline=pipeline_name, llm=llm, source=source, search_backend=search_backend, kb=kb)
+        meta: dict[str, Any] = {"questions": str(questions), "replayed_from": str(pipeline_file)}
+    else:
+        pipeline_name = pipeline_name or "rag-agent"
+        chosen_source = None if pipeline_name == "naive" else (source or "web")
+        pipe = build(pipeline_name, llm, source=chosen_source, kb=kb, search=search_backend, k=k, max_tokens=max_tokens,
+                     web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
+        meta = {"questions": str(questions), "llm": llm or "default", "source": chosen_source, "search_backend": search_backend, "kb": kb, "k": k}
     bar, update = _progress("answering")
     with bar:
         summary = run_questions(items, pipe, out_dir, meta, concurrency, update)

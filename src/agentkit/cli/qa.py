@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, user_errors
 
 
 @app.command()
@@ -19,10 +19,11 @@ from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _we
 def ask(
     question: str = typer.Argument(..., help="The question to answer."),
     pipeline_name: str = typer.Option(None, "--pipeline", "-p", help="naive | rag | rag-agent (default: rag with --kb, else naive)."),
+    pipeline_file: Path = typer.Option(None, "--pipeline-file", help="Use a saved pipeline: a Pipeline.save() file or a run's run.json."),
     llm: str = typer.Option(None, "--llm", help="LLM spec, e.g. llama-cpp://default, ollama://llama3.2:3b (default: $AGENTKIT_LLM)."),
     kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
     k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
-    mode: str = typer.Option("hybrid", "--mode", help="dense | bm25 | hybrid."),
+    mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
     search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR (default: $AGENTKIT_SEARCH or google)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let the web source fetch loopback/private addresses."),
@@ -37,8 +38,11 @@ def ask(
     """Answer one question with a pipeline."""
     from agentkit.pipeline.builtin import build
 
-    pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
-                 temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
+    if pipeline_file is not None:
+        pipe = _replayed(pipeline_file, pipeline=pipeline_name, llm=llm, kb=kb, source=source, search_backend=search_backend, mode=mode, language=language)
+    else:
+        pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
+                     temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
     result = pipe.run(question)
     if as_json:
         _print_json(result.to_dict())

@@ -8,7 +8,6 @@ empty record.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from agentkit.agents import LLMAgent, Role
 from agentkit.errors import AgentkitError
 from agentkit.llm import LLM, GenerationParams
+from agentkit.structured import extract_json
 
 STYLES = {
     "factual": "factual questions about specific facts stated in the text (who, what, when, where, how many)",
@@ -67,15 +67,9 @@ def _is_question(text: str) -> bool:
 
 def parse_questions(text: str, limit: int) -> list[str]:
     """Questions from the teacher's reply: the JSON ``questions`` list if there is one, else question-like lines."""
-    candidates: list[str] = []
-    found = re.search(r"\{.*\}", text, re.DOTALL)
-    if found:
-        try:
-            data = json.loads(found.group(0))
-            items = data.get("questions", []) if isinstance(data, dict) else []
-            candidates = [str(q) for q in items if isinstance(q, str | int | float)]
-        except ValueError:
-            candidates = []
+    data = extract_json(text, dict)
+    items = data.get("questions", []) if data else []
+    candidates: list[str] = [str(q) for q in items if isinstance(q, str | int | float)] if isinstance(items, list) else []
     if not candidates:
         candidates = [_LIST_MARK.sub("", line) for line in text.splitlines()]
     out: list[str] = []

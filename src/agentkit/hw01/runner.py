@@ -43,7 +43,11 @@ def run_questions(
         raise ConfigError(f"concurrency={concurrency} must be >= 1", "use --concurrency 1 or more")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps({"pipeline": pipeline.name, "steps": pipeline.step_names, **(meta or {})}, ensure_ascii=False, indent=2), encoding="utf-8")
+    try:  # the saved pipeline rebuilds this run: agentkit hw01 run --pipeline-file RUN/run.json
+        saved: dict[str, Any] = pipeline.to_dict()
+    except ConfigError:  # a hand-made step without to_dict: record what it was
+        saved = {"name": pipeline.name, "steps": pipeline.step_names, "saved": False}
+    (out / "run.json").write_text(json.dumps({**(meta or {}), "pipeline": saved}, ensure_ascii=False, indent=2), encoding="utf-8")
     todo = [item for item in items if not answer_path(out, item).exists()]
     skipped = len(items) - len(todo)
     lock = threading.Lock()

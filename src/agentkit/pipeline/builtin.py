@@ -50,7 +50,7 @@ def build(
     *,
     source: str | None = None,
     kb: str | None = None,
-    kb_mode: str = "hybrid",
+    kb_mode: str | None = None,
     search: str | None = None,
     k: int = 4,
     language: str | None = None,

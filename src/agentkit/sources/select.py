@@ -22,7 +22,7 @@ def default_search_spec() -> str:
 def build_retriever(
     source: str,
     kb: str | None = None,
-    kb_mode: str = "hybrid",
+    kb_mode: str | None = None,
     search: str | None = None,
     n_results: int = 3,
     cache: WebCache | None = None,
