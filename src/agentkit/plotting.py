@@ -17,7 +17,9 @@ def grouped_bars(
     value_format: str = "%g",
 ) -> Path:
     """``series[name][i]`` is the bar of ``name`` over ``categories[i]``; ``reference_lines`` are dashed labelled lines."""
-    import matplotlib
+    from agentkit.extras import require
+
+    matplotlib = require("matplotlib", "plots", "charts")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

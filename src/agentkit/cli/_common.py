@@ -80,3 +80,13 @@ def _replayed(path: Path, **conflicting: Any) -> Any:
     if given:
         raise ConfigError(f"--pipeline-file already fixes the pipeline; {', '.join(given)} would be ignored", "pass either --pipeline-file or those options")
     return pipeline.load(path)
+
+
+def _needs(extra: str, feature: str) -> None:
+    """Refuse a command whose extra is not installed: one line naming it, before any work starts."""
+    from agentkit.errors import MissingExtraError
+    from agentkit.extras import DISTRIBUTION, missing
+
+    absent = missing(extra)
+    if absent:
+        raise MissingExtraError(f"{feature} needs the '{extra}' extra ({absent[0]} is not installed)", f"pip install '{DISTRIBUTION}[{extra}]'")

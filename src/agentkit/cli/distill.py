@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _needs, _print_json, _progress, _web_cache, app, err, out, user_errors
 
 
 @app.command()
@@ -36,6 +36,7 @@ def distill(
     as_json: bool = typer.Option(False, "--json", help="Print stats.json."),
 ) -> None:
     """Generate a de-duplicated, split QA dataset from documents with a teacher model."""
+    _needs("distill", "agentkit distill")
     from agentkit.distill import DistillConfig, DistillJob, parse_split
     from agentkit.retrievers import KnowledgeBase
 

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _needs, _print_json, _progress, _web_cache, app, err, out, user_errors
 
 
 @app.command()
@@ -39,6 +39,7 @@ def finetune(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """LoRA fine-tune a model on distilled data (TRL + PEFT); or write a recipe for MLX-LM, Unsloth, LLaMA-Factory."""
+    _needs("finetune", "agentkit finetune")
     from agentkit.finetune.train import LoraSettings, finetune as run_finetune, merge
 
     settings = LoraSettings(method, r, alpha, dropout, _csv_list(target_modules), epochs, max_steps, lr, batch_size, grad_accum, max_seq_len, seed, val_every, early_stop)

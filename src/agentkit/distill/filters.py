@@ -197,6 +197,9 @@ class MinHashDedup:
     name = "dedup-near"
 
     def __call__(self, records: Sequence[QARecord]) -> tuple[list[QARecord], Dropped]:
+        from agentkit.extras import require
+
+        require("datasketch", "distill", "near-duplicate filtering")
         from datasketch import MinHash, MinHashLSH
 
         lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)

@@ -52,7 +52,9 @@ def write_reports(results: Sequence[EvalResult], out: str | Path) -> list[Path]:
 
 
 def plot(results: Sequence[EvalResult], out: Path) -> list[Path]:
-    import matplotlib
+    from agentkit.extras import require
+
+    matplotlib = require("matplotlib", "plots", "charts")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

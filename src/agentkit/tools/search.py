@@ -185,7 +185,9 @@ class GoogleSearch:
         self.politeness = politeness or Politeness(min_interval=2.0)
 
     def search(self, query: str, n: int = 3) -> list[SearchResult]:
-        import googlesearch
+        from agentkit.extras import require
+
+        googlesearch = require("googlesearch", "web", "the google search backend")
         import requests
 
         query, n = clean_query(query), check_n(n)
@@ -221,11 +223,9 @@ class DuckDuckGoSearch:
     def _client(self) -> Any:
         if self._client_factory is not None:
             return self._client_factory()
-        try:
-            from ddgs import DDGS
-        except ImportError:
-            raise ConfigError("the duckduckgo backend needs the 'ddgs' package", "pip install ddgs") from None
-        return DDGS(timeout=int(self.timeout))
+        from agentkit.extras import require
+
+        return require("ddgs", "web", "the duckduckgo search backend").DDGS(timeout=int(self.timeout))
 
     def search(self, query: str, n: int = 3) -> list[SearchResult]:
         query, n = clean_query(query), check_n(n)
