@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from bs4.element import PreformattedString, Tag
 from tinycss2.ast import IdentToken, Node
 
 from agentkit.errors import InputError
-from agentkit.loaders import css
+from agentkit.loaders import css, visibility
 
 BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd details dialog div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 "
@@ -105,7 +106,7 @@ def extract_html(html: str, limits: HtmlLimits | None = None) -> HtmlText:
     title, sheets = _title_and_styles(soup)
     rules: list[css.Rule] = []
     for sheet in sheets:
-        rules.extend(css.parse_stylesheet(sheet, len(rules)))
+        rules.extend(css.parse_stylesheet(sheet, visibility.PROPERTIES, len(rules)))
     if len(rules) > limits.max_css_rules:
         return HtmlText("", title, (*hits, "max_css_rules"))
     walk = _Walk(css.RuleIndex(rules, limits.max_css_work), limits)
@@ -169,11 +170,13 @@ def _media_tokens(media: str) -> list[Node]:
 
 
 class _Frame:
-    __slots__ = ("children", "style", "text_ok", "pre", "keys", "after", "regions")
+    __slots__ = ("after", "children", "keys", "memo", "pre", "regions", "style", "text_ok")
 
-    def __init__(self, children: Any, style: css.TextStyle, text_ok: bool, pre: bool, keys: tuple[str, ...], after: str, regions: tuple[str, ...]) -> None:
+    def __init__(self, children: Any, style: visibility.TextStyle, text_ok: bool, pre: bool, keys: tuple[str, ...], after: str, regions: tuple[str, ...]) -> None:
         self.children, self.style, self.text_ok, self.pre = children, style, text_ok, pre
         self.keys, self.after, self.regions = keys, after, regions
+        # Siblings with the same tag and attributes share non-positional rule matches and, often, the style.
+        self.memo: dict[Any, tuple[list[css.Rule], visibility.ElementStyle | None]] = {}
 
 
 class _Walk:
@@ -188,8 +191,7 @@ class _Walk:
         self.nodes = 0
 
     def run(self, soup: BeautifulSoup) -> None:
-        root = css.TextStyle()
-        frames = [_Frame(iter(soup.contents), root, True, False, (), "", ())]
+        frames = [_Frame(iter(soup.contents), visibility.TextStyle(), True, False, (), "", ())]
         parts = self.parts
         try:
             while frames:
@@ -218,9 +220,8 @@ class _Walk:
         input_type = str(attrs.get("type", "")).strip().lower() if name == "input" else ""
         if input_type == "hidden":
             return None
-        classes = attrs.get("class") or ()
-        if isinstance(classes, str):
-            classes = classes.split()
+        raw_classes = attrs.get("class") or ()
+        classes: Sequence[str] = raw_classes.split() if isinstance(raw_classes, str) else raw_classes
         if any(c.lower() in HIDDEN_CLASSES for c in classes):
             return None
         if depth > self.limits.max_depth:
@@ -231,9 +232,8 @@ class _Walk:
         if self.nodes > self.limits.max_nodes:
             raise _Stop("max_nodes")
         element_id = attrs.get("id")
-        keys = (name, *("." + c for c in dict.fromkeys(classes)), *(("#" + str(element_id),) if element_id else ()))
-        cascade = self._cascade(tag, name, attrs, keys, depth)
-        style = css.compute(name, cascade, parent.style)
+        keys = (name, *("." + c for c in dict.fromkeys(classes)), *(("#" + str(element_id),) if element_id else ()), *("[" + a + "]" for a in attrs))
+        style = self._style(tag, name, attrs, keys, depth, parent)
         if style.hidden_reason is not None:
             return None
         text_ok = parent.text_ok if style.text is parent.style else style.text.hidden_reason() is None
@@ -250,23 +250,31 @@ class _Walk:
             self.ancestors[key] = self.ancestors.get(key, 0) + 1
         return _Frame(iter(tag.contents), style.text, text_ok, parent.pre or name in PRE_TAGS, keys, after, regions)
 
-    def _cascade(self, tag: Tag, name: str, attrs: dict[str, Any], keys: tuple[str, ...], depth: int) -> css.Cascade | None:
-        cascade: css.Cascade | None = None
+    def _style(self, tag: Tag, name: str, attrs: dict[str, Any], keys: tuple[str, ...], depth: int, parent: _Frame) -> visibility.ElementStyle:
+        """Cascade hints, matching rules and the inline style; reuse a same-attribute sibling's result when no
+        positional rule matches."""
+        signature = (name, *((k, v if isinstance(v, str) else tuple(v)) for k, v in attrs.items()))
+        cached = parent.memo.get(signature)
+        stable, positional = self.index.match(tag, keys, self.ancestors, depth, len(tag.parent.contents) if tag.parent else 1, stable=cached is None) if self.index else ([], [])
+        if cached is not None:
+            stable = cached[0]
+            if cached[1] is not None and not positional:
+                return cached[1]
+        cascade: visibility.Cascade | None = None
         hints = _presentational(name, attrs)
         if hints:
-            cascade = css.Cascade()
+            cascade = visibility.Cascade()
             cascade.add(hints, 0, (0, 0, 0), 0)
-        style = attrs.get("style")
-        if style:
-            cascade = cascade or css.Cascade()
-            cascade.add(css.parse_inline(str(style)), 2, (0, 0, 0), 0)
-        if self.index:
-            parent = tag.parent
-            siblings = len(parent.contents) if parent is not None else 1
-            for rule in self.index.match(tag, keys, self.ancestors, depth, siblings):
-                cascade = cascade or css.Cascade()
-                cascade.add(rule.declarations, 1, rule.specificity, rule.order)
-        return cascade
+        for rule in (*stable, *positional):
+            cascade = cascade or visibility.Cascade()
+            cascade.add(rule.declarations, 1, rule.specificity, rule.order)
+        inline = attrs.get("style")
+        if inline:
+            cascade = cascade or visibility.Cascade()
+            cascade.add(css.parse_inline(str(inline), visibility.PROPERTIES), 2, (0, 0, 0), 0)
+        style = visibility.compute(name, cascade, parent.style)
+        parent.memo[signature] = (stable, style if not positional else (cached[1] if cached else None))
+        return style
 
     def _open_regions(self, name: str, attrs: dict[str, Any]) -> tuple[str, ...]:
         opened = []
