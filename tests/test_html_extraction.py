@@ -152,3 +152,14 @@ def test_work_grows_linearly(make) -> None:  # type: ignore[no-untyped-def]
     small, large = _traced_lines(make(150)), _traced_lines(make(600))
     # Linear work gives a ratio near 4 for 4x the input (measured 3.2-3.9); the old extractor gave 7.3-12.5.
     assert large / small < 5.5, (small, large)
+
+
+def test_pathological_css_is_bounded_and_fails_closed() -> None:
+    nested = extract_html("<style>" + ".a{" * 500 + "display:none" + "}" * 500 + "</style><p class=a>x</p>")
+    assert nested.text == "" and nested.limits_hit == ("css_nesting",)
+    start = time.perf_counter()
+    long_selector = extract_html("<p>before</p><style>" + ".a " * 5000 + "{display:none}</style>" + "<div class=a>" * 200 + "x")
+    assert time.perf_counter() - start < 10
+    assert long_selector.text == "before" and "css_work" in long_selector.limits_hit
+    deep_value = extract_html('<p>before</p><p style="' + "color:rgb(" * 3000 + '">x</p><p>after</p>')
+    assert deep_value.text == "before" and deep_value.limits_hit == ("css_nesting",)

@@ -73,6 +73,7 @@ class Rule:
     declarations: tuple[Decl, ...]
     walks_ancestors: bool
     positional: bool
+    compounds: int
 
 
 class CssLimitError(Exception):
@@ -264,7 +265,7 @@ def _analyse(tokens: list[Node], order: int, declarations: tuple[Decl, ...]) -> 
     text = tinycss2.serialize(tokens).strip()
     lowered = text.lower()
     walks_siblings = walks_siblings or any(s in lowered for s in _POSITIONAL)
-    return Rule(text, _bucket(required), required, tuple(dict.fromkeys(ancestors)), exact, _specificity(tokens), order, declarations, len(compounds) > 1, walks_siblings)
+    return Rule(text, _bucket(required), required, tuple(dict.fromkeys(ancestors)), exact, _specificity(tokens), order, declarations, len(compounds) > 1, walks_siblings, len(compounds))
 
 
 def media_matches(tokens: Sequence[Node]) -> bool:
@@ -324,14 +325,26 @@ def _media_feature(block: ParenthesesBlock) -> bool:
     return True
 
 
+MAX_NESTING = 16
+
+
 def parse_stylesheet(css: str, wanted: frozenset[str], first_order: int = 0) -> list[Rule]:
-    """Rules (one per complex selector) carrying relevant or custom-property declarations, in source order."""
+    """Rules (one per complex selector) carrying ``wanted`` or custom-property declarations, in source order.
+
+    Raises ``CssLimitError`` for a sheet nested deeper than ``MAX_NESTING`` rules or too deep for the parser:
+    its rules cannot all be known, so the caller must not trust the page's text (fail closed).
+    """
     rules: list[Rule] = []
-    _collect(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True), None, rules, first_order, wanted)
+    try:
+        _collect(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True), None, rules, first_order, wanted, 0)
+    except RecursionError:
+        raise CssLimitError("css_nesting") from None
     return rules
 
 
-def _collect(nodes: Iterable[Any], parent: list[Node] | None, rules: list[Rule], first_order: int, wanted: frozenset[str]) -> None:
+def _collect(nodes: Iterable[Any], parent: list[Node] | None, rules: list[Rule], first_order: int, wanted: frozenset[str], level: int) -> None:
+    if level > MAX_NESTING:
+        raise CssLimitError("css_nesting")
     for node in nodes:
         if isinstance(node, QualifiedRule):
             prelude = _nest(list(node.prelude), parent)
@@ -344,7 +357,7 @@ def _collect(nodes: Iterable[Any], parent: list[Node] | None, rules: list[Rule],
                         rules.append(rule)
             nested = [n for n in body if isinstance(n, (QualifiedRule, AtRule))]
             if nested:
-                _collect(nested, prelude, rules, first_order, wanted)
+                _collect(nested, prelude, rules, first_order, wanted, level + 1)
         elif isinstance(node, AtRule) and node.content is not None:
             keyword = node.lower_at_keyword
             if keyword == "media" and not media_matches(node.prelude):
@@ -358,9 +371,9 @@ def _collect(nodes: Iterable[Any], parent: list[Node] | None, rules: list[Rule],
                             rule = _analyse(_strip(complex_selector), first_order + len(rules), declarations)
                             if rule is not None:
                                 rules.append(rule)
-                    _collect([n for n in body if isinstance(n, (QualifiedRule, AtRule))], parent, rules, first_order, wanted)
+                    _collect([n for n in body if isinstance(n, (QualifiedRule, AtRule))], parent, rules, first_order, wanted, level + 1)
                 else:
-                    _collect(tinycss2.parse_rule_list(node.content, skip_comments=True, skip_whitespace=True), None, rules, first_order, wanted)
+                    _collect(tinycss2.parse_rule_list(node.content, skip_comments=True, skip_whitespace=True), None, rules, first_order, wanted, level + 1)
 
 
 def _nest(prelude: list[Node], parent: list[Node] | None) -> list[Node]:
@@ -496,8 +509,8 @@ def _unit(value: float) -> float:
 class RuleIndex:
     """Rules bucketed by a key of their rightmost compound, matched per element with a work budget.
 
-    ``work`` counts checks weighted by what they may walk (1 + depth for ancestor combinators, + sibling count for
-    positional rules); past ``max_work`` ``CssLimitError`` is raised so the caller stops extracting at that element
+    ``work`` counts candidate rules, declarations applied, and for each soupsieve check what it may walk
+    (compounds x (depth for ancestor combinators + sibling count for positional rules)); past ``max_work`` ``CssLimitError`` is raised so the caller stops extracting at that element
     (fails closed) instead of returning unchecked text.
     """
 
@@ -529,25 +542,27 @@ class RuleIndex:
             return []
         present = frozenset(keys)
         matched = []
+        self.work += len(candidates)
         for rule in candidates:
             if not present.issuperset(rule.required) or not all(ancestors.get(k) for k in rule.ancestor_keys):
                 continue
             if rule.exact:
-                self.work += 1
                 matched.append(rule)
                 continue
-            self.work += 1 + (depth if rule.walks_ancestors else 0) + siblings
+            # soupsieve walks ancestors (and siblings) once per compound at most
+            self.work += rule.compounds * ((depth if rule.walks_ancestors else 0) + siblings)
             if self.work > self.max_work:
                 raise CssLimitError("css_work")
             compiled = self._compiled.get(rule.selector, False)
             if compiled is False:
                 try:
                     compiled = soupsieve.compile(rule.selector)
-                except (soupsieve.SelectorSyntaxError, NotImplementedError, ValueError):
+                except (soupsieve.SelectorSyntaxError, NotImplementedError, ValueError, RecursionError):
                     compiled = None
                 self._compiled[rule.selector] = compiled
             if compiled is not None and compiled.match(element):
                 matched.append(rule)
+        self.work += sum(len(rule.declarations) for rule in matched)
         if self.work > self.max_work:
             raise CssLimitError("css_work")
         return matched

@@ -10,10 +10,14 @@ external), and whatever CSS hides (rules in ``agentkit.loaders.css``). Invisible
 spaces and joiners, bidi controls, soft hyphens, variation selectors, Unicode tag characters) are deleted from the
 text, so they can neither smuggle text nor split a keyword. Closed ``<details>`` count as visible (a click away).
 
-Bounds (``HtmlLimits``): input past ``max_chars`` is cut; the input is also cut before the start tag that would
-exceed ``max_nodes`` elements; elements nested deeper than ``max_depth`` are *dropped* with their content (not
-flattened: flattening would lift text out of hidden ancestors); when the CSS work budget or rule count is exceeded
-the text stops there (fails closed: no unchecked text is returned). ``HtmlText.limits_hit`` says which applied.
+Bounds (``HtmlLimits``), each named in ``HtmlText.limits_hit`` when it applied: input past ``max_chars`` is cut
+(``max_chars``); the input is also cut before the start tag that would exceed ``max_nodes`` elements
+(``max_nodes``); elements nested deeper than ``max_depth`` are *dropped* with their content, not flattened:
+flattening would lift text out of hidden ancestors (``max_depth``). CSS limits fail closed, so no text whose
+visibility was not checked is returned: past ``max_css_rules`` rules, or for a stylesheet nested deeper than
+``css.MAX_NESTING`` (``css_nesting``), the text is empty; past the ``max_css_work`` matching budget (``css_work``)
+or at a style attribute too deep to parse (``css_nesting``) the text stops at that element. The work is linear in
+the input: one parse, two passes, each element's style computed once, the text joined once.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class HtmlLimits:
     max_nodes: int = 200_000
     max_depth: int = 256
     max_css_rules: int = 20_000
-    max_css_work: int = 2_000_000
+    max_css_work: int = 5_000_000
 
     def __post_init__(self) -> None:
         for name in ("max_chars", "max_nodes", "max_depth", "max_css_rules", "max_css_work"):
@@ -105,8 +109,11 @@ def extract_html(html: str, limits: HtmlLimits | None = None) -> HtmlText:
         soup = BeautifulSoup(html, "lxml")
     title, sheets = _title_and_styles(soup)
     rules: list[css.Rule] = []
-    for sheet in sheets:
-        rules.extend(css.parse_stylesheet(sheet, visibility.PROPERTIES, len(rules)))
+    try:
+        for sheet in sheets:
+            rules.extend(css.parse_stylesheet(sheet, visibility.PROPERTIES, len(rules)))
+    except css.CssLimitError as exc:
+        return HtmlText("", title, (*hits, exc.which))
     if len(rules) > limits.max_css_rules:
         return HtmlText("", title, (*hits, "max_css_rules"))
     walk = _Walk(css.RuleIndex(rules, limits.max_css_work), limits)
@@ -207,6 +214,8 @@ class _Walk:
                     parts.append(node if frame.pre else node.replace("\n", " "))
         except css.CssLimitError as exc:
             self.hits.append(exc.which)
+        except RecursionError:  # a style attribute nested too deep for the CSS parser: stop here, fail closed
+            self.hits.append("css_nesting")
         except _Stop as exc:
             self.hits.append(str(exc))
 
