@@ -163,3 +163,15 @@ def test_pathological_css_is_bounded_and_fails_closed() -> None:
     assert long_selector.text == "before" and "css_work" in long_selector.limits_hit
     deep_value = extract_html('<p>before</p><p style="' + "color:rgb(" * 3000 + '">x</p><p>after</p>')
     assert deep_value.text == "before" and deep_value.limits_hit == ("css_nesting",)
+
+
+def test_loader_records_when_a_limit_cut_the_page(tmp_path: Path) -> None:
+    from agentkit.loaders import load_file
+
+    deep = tmp_path / "deep.html"
+    deep.write_text(NESTED_DIVS, encoding="utf-8")
+    doc = load_file(deep)[0]
+    assert doc.text == "start\nend" and doc.metadata["limits_hit"] == "max_depth"
+    plain = tmp_path / "plain.html"
+    plain.write_text("<p>fine</p>", encoding="utf-8")
+    assert "limits_hit" not in load_file(plain)[0].metadata

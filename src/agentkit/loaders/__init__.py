@@ -67,8 +67,11 @@ def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
         return [_load_pdf(path, source)]
     text, encoding = decode_bytes(_read(path), str(path))
     if suffix in HTML_SUFFIXES:
-        body, title = html_to_text(text)
-        return [Document(body, source, {"format": "html", "title": title, "encoding": encoding, "span_of": "extracted_text"})]
+        page = extract_html(text)
+        meta = {"format": "html", "title": page.title, "encoding": encoding, "span_of": "extracted_text"}
+        if page.truncated:  # a size or CSS limit cut the text: say so rather than pass a part off as the whole
+            meta["limits_hit"] = ",".join(page.limits_hit)
+        return [Document(page.text, source, meta)]
     if suffix == ".jsonl":
         return _load_jsonl(text, source, text_column)
     if suffix == ".csv":
@@ -148,4 +151,4 @@ def load_path(path: str | Path, include: Sequence[str] = (), exclude: Sequence[s
     return [doc for f in expand_paths([path], include, exclude) for doc in load_file(f, text_column)]
 
 
-__all__ = ["Document", "decode_bytes", "html_to_text", "extract_html", "HtmlLimits", "HtmlText", "load_file", "load_path", "iter_files", "expand_paths", "SUPPORTED_SUFFIXES"]
+__all__ = ["SUPPORTED_SUFFIXES", "Document", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "iter_files", "load_file", "load_path"]
