@@ -147,12 +147,14 @@ def _finish(parts: list[str]) -> str:
 
 
 def _title_and_styles(soup: BeautifulSoup) -> tuple[str, list[str]]:
-    """The first ``<title>`` outside SVG and the ``<style>`` blocks a browser applies (not inert, screen media)."""
+    """The first ``<title>`` outside SVG, and the ``<style>`` blocks a browser applies: not in inert content
+    (``<template>``, ``<noscript>`` with scripting on), of type CSS, for screen media. Styles in SVG count: they
+    apply to the whole document."""
     title: str | None = None
     sheets: list[str] = []
-    stack: list[tuple[Any, bool]] = [(iter(soup.contents), False)]  # (children, inside inert or SVG content)
+    stack: list[tuple[Any, bool, bool]] = [(iter(soup.contents), False, False)]  # (children, inert, inside SVG)
     while stack:
-        children, inert = stack[-1]
+        children, inert, in_svg = stack[-1]
         node = next(children, None)
         if node is None:
             stack.pop()
@@ -160,7 +162,7 @@ def _title_and_styles(soup: BeautifulSoup) -> tuple[str, list[str]]:
         if not isinstance(node, Tag):
             continue
         name = node.name
-        if name == "title" and title is None and not inert:
+        if name == "title" and title is None and not inert and not in_svg:
             title = " ".join(node.get_text(" ").translate(_INVISIBLE).split())
         elif name == "style" and not inert:
             kind = str(node.get("type") or "text/css").strip().lower()
@@ -168,7 +170,7 @@ def _title_and_styles(soup: BeautifulSoup) -> tuple[str, list[str]]:
             if kind in ("text/css", "") and (not media or css.media_matches(_media_tokens(media))):
                 sheets.append(node.get_text())
         elif node.contents:
-            stack.append((iter(node.contents), inert or name in ("template", "noscript", "svg")))
+            stack.append((iter(node.contents), inert or name in ("template", "noscript"), in_svg or name == "svg"))
     return title or "", sheets
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import tinycss2
@@ -124,7 +124,7 @@ def _over(top: RGBA, bottom: Sequence[float]) -> tuple[float, float, float]:
 # ---------------------------------------------------------------------------------------------------- cascade
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: a chain is shared, never rebuilt
 class Env:
     """Custom properties of an element: its own winners, then its parent's (inherited, looked up on demand)."""
 
@@ -250,7 +250,8 @@ class TextStyle:
 
     font_px: float = ROOT_FONT_PX
     visible: bool = True
-    fill: RGBA = (0.0, 0.0, 0.0, 1.0)
+    color: RGBA = (0.0, 0.0, 0.0, 1.0)
+    text_fill: RGBA | None = None  # -webkit-text-fill-color, inherited separately; None: the colour
     backdrop: tuple[float, float, float] | None = (1.0, 1.0, 1.0)
     clip_text: bool = False
     indent_px: float = 0.0
@@ -266,9 +267,10 @@ class TextStyle:
         if self.indent_px <= -OFFSCREEN_PX:
             return "text-indent"
         if not self.clip_text:
-            if self.fill[3] < MIN_ALPHA:
+            fill = self.text_fill or self.color
+            if fill[3] < MIN_ALPHA:
                 return "transparent colour"
-            if self.backdrop is not None and contrast(_over(self.fill, self.backdrop), self.backdrop) < MIN_CONTRAST:
+            if self.backdrop is not None and contrast(_over(fill, self.backdrop), self.backdrop) < MIN_CONTRAST:
                 return "colour of the background"
         return None
 
@@ -471,13 +473,10 @@ def _inherit(get: Any, parent: TextStyle, font_px: float, opacity: float, env: E
     if indent_tokens:
         px = length_px(indent_tokens[:1], font_px)
         indent = px if px is not None else (0.0 if ident(indent_tokens[:1]) in ("initial", "0") else indent)
-    fill = parent.fill
-    color = parse_color(get("color"))
-    if isinstance(color, tuple):
-        fill = color
-    text_fill = parse_color(get("-webkit-text-fill-color"))
-    if isinstance(text_fill, tuple):
-        fill = text_fill
+    parsed = parse_color(get("color"))
+    color = parsed if isinstance(parsed, tuple) else parent.color
+    parsed = parse_color(get("-webkit-text-fill-color"))
+    text_fill = parsed if isinstance(parsed, tuple) else None if parsed == "currentcolor" else parent.text_fill
     backdrop, clip_text = parent.backdrop, parent.clip_text
     image = get("background-image")
     if image and ident(image) != "none":
@@ -487,16 +486,13 @@ def _inherit(get: Any, parent: TextStyle, font_px: float, opacity: float, env: E
         clip_text = True
     bg = parse_color(get("background-color"))
     if isinstance(bg, str):
-        bg = (*fill[:3], fill[3]) if bg == "currentcolor" else None
+        bg = color if bg == "currentcolor" else None
     if isinstance(bg, tuple) and bg[3] > 0 and clip != "text":
         if bg[3] >= 0.999:
             backdrop = bg[:3]
         elif backdrop is not None:
             backdrop = _over(bg, backdrop)
-    if (font_px, visible, fill, backdrop, clip_text, indent, opacity, env) == (
-        parent.font_px, parent.visible, parent.fill, parent.backdrop, parent.clip_text, parent.indent_px, parent.opacity, parent.env
-    ):
-        return parent
-    return replace(parent, font_px=font_px, visible=visible, fill=fill, backdrop=backdrop, clip_text=clip_text, indent_px=indent, opacity=opacity, env=env)
+    child = TextStyle(font_px, visible, color, text_fill, backdrop, clip_text, indent, opacity, env)
+    return parent if child == parent else child
 
 
