@@ -18,6 +18,7 @@ from typing import Any
 
 from agentkit.errors import InputError
 from agentkit.loaders.charset import decode_bytes
+from agentkit.loaders.html import HtmlLimits, HtmlText, extract_html, html_to_text
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".py", ".csv_text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -38,64 +39,6 @@ def _read(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}", "check the path and its permissions") from None
 
 
-_BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd details dialog div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 "
-    "header hr li main ol p pre section summary table tbody thead tfoot tr ul caption".split()
-)
-_CELL_TAGS = frozenset(("td", "th"))
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "head", "iframe", "svg", "canvas", "object", "embed", "button", "select", "textarea"]
-_HIDDEN_CLASSES = frozenset(("hidden", "d-none", "sr-only", "visually-hidden", "invisible", "screen-reader-text"))
-_HIDDEN_STYLES = ("display:none", "visibility:hidden", "opacity:0;", "font-size:0;", "font-size:0px", "height:0;", "width:0;")
-
-
-def _is_hidden(tag: Any) -> bool:
-    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
-        return True
-    if tag.name == "input" and str(tag.get("type", "")).lower() == "hidden":
-        return True
-    style = (tag.get("style") or "").replace(" ", "").lower() + ";"
-    if any(s in style for s in _HIDDEN_STYLES):
-        return True
-    classes = tag.get("class") or []
-    return any(c.lower() in _HIDDEN_CLASSES for c in classes)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """Visible text and title of an HTML page.
-
-    Scripts, styles, navigation, comments and invisible elements (``hidden``, ``aria-hidden``,
-    ``display:none`` and friends, where prompt injections hide) are removed. Block elements end lines,
-    table cells are spaced, inline elements join without a gap, so words are never glued together or torn
-    apart. When the page marks its main content (``<main>``, ``<article>``) with enough text, only that is kept.
-    """
-    from bs4 import BeautifulSoup, Comment, NavigableString
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    for tag in soup.find_all(True):
-        if not tag.decomposed and _is_hidden(tag):
-            tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.name in _BLOCK_TAGS:
-            tag.insert_before(NavigableString("\n"))
-            tag.insert_after(NavigableString("\n"))
-        elif tag.name in _CELL_TAGS:
-            tag.insert_after(NavigableString(" \t "))
-    root = soup
-    for name in ("main", "article"):
-        found = soup.find(name) or (soup.find(attrs={"role": "main"}) if name == "main" else None)
-        if found is not None and len(found.get_text(strip=True)) >= 200:
-            root = found
-            break
-    text = root.get_text("")
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return "\n".join(line for line in lines if line), title
-
-
 def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
     """One file to documents (JSONL/CSV: one per row with a non-empty ``text_column``)."""
     path = Path(path)
@@ -109,8 +52,11 @@ def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
         return [_load_pdf(path, source)]
     text, encoding = decode_bytes(_read(path), str(path))
     if suffix in HTML_SUFFIXES:
-        body, title = html_to_text(text)
-        return [Document(body, source, {"format": "html", "title": title, "encoding": encoding, "span_of": "extracted_text"})]
+        page = extract_html(text)
+        meta = {"format": "html", "title": page.title, "encoding": encoding, "span_of": "extracted_text"}
+        if page.truncated:  # a size or CSS limit cut the text: say so rather than pass a part off as the whole
+            meta["limits_hit"] = ",".join(page.limits_hit)
+        return [Document(page.text, source, meta)]
     if suffix == ".jsonl":
         return _load_jsonl(text, source, text_column)
     if suffix == ".csv":
@@ -190,4 +136,4 @@ def load_path(path: str | Path, include: Sequence[str] = (), exclude: Sequence[s
     return [doc for f in expand_paths([path], include, exclude) for doc in load_file(f, text_column)]
 
 
-__all__ = ["Document", "decode_bytes", "html_to_text", "load_file", "load_path", "iter_files", "expand_paths", "SUPPORTED_SUFFIXES"]
+__all__ = ["SUPPORTED_SUFFIXES", "Document", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "iter_files", "load_file", "load_path"]
