@@ -358,3 +358,15 @@ def test_min_score_is_cosine_similarity_in_dense_and_hybrid(tmp_path, docs):
     bm25 = kb.retrieve(query, k=50, mode="bm25")
     cut = float(np.median([c.score for c in bm25]))
     assert {c.chunk_id for c in kb.retrieve(query, k=50, mode="bm25", min_score=cut)} == {c.chunk_id for c in bm25 if c.score >= cut}
+
+
+def test_vectors_of_another_dimension_never_reach_the_collection(tmp_path, docs):
+    class Lying(HashEmbedder):
+        @property
+        def dimension(self) -> int:
+            return 32  # what it claims; it embeds 64
+
+    kb = make_kb(tmp_path / "kb", Lying(name=f"lying-{tmp_path.name}"))
+    with pytest.raises(KnowledgeBaseError, match="64-dimensional"):
+        kb.ingest([docs])
+    assert make_kb(tmp_path / "kb").count() == 0

@@ -27,7 +27,7 @@ def ingest(
     embedder: str = typer.Option(None, "--embedder", help="Embedder spec (default: the KB's own, else sentence-transformers://default)."),
     include: list[str] = typer.Option([], "--include", help="Glob of files to take from directories (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to skip (repeatable)."),
-    tag: list[str] = typer.Option([], "--tag", help="Tag stored on every chunk (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", help="Tag stored on every chunk of these files, replacing their earlier tags (repeatable)."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding text in JSONL/CSV files."),
     prune: bool = typer.Option(False, "--prune", help="Remove sources not part of this ingest."),
     as_json: bool = typer.Option(False, "--json"),
