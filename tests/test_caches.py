@@ -251,3 +251,20 @@ def test_cli_cache_info_and_clear(tmp_path, monkeypatch):
     assert not (root / "web.sqlite").exists() and (root / "embeddings.sqlite").exists() and (root / "judge.sqlite").exists()
     assert run_cli("cache", "clear", "--all").returncode == 0
     assert {c.name: c.entries for c in cache_info(root)} == {"embeddings": 0, "web": 0, "judge": 0, "bm25": 0}
+
+
+def test_cache_info_reports_old_layout_and_corrupt_files(tmp_path):
+    from agentkit.cache_dir import cache_info
+
+    db = sqlite3.connect(tmp_path / "embeddings.sqlite")
+    db.execute("CREATE TABLE embeddings (model TEXT, hash BLOB, vector BLOB, PRIMARY KEY (model, hash))")  # the name-keyed layout
+    db.commit()
+    db.close()
+    (tmp_path / "web.sqlite").write_bytes(b"garbage" * 100)
+    entries = {c.name: c.entries for c in cache_info(tmp_path)}
+    assert entries["embeddings"] == 0 and entries["web"] is None
+    CachedEmbedder(HashEmbedder(), tmp_path / "embeddings.sqlite").embed(TEXTS[:3])  # first use drops the old table
+    db = sqlite3.connect(tmp_path / "embeddings.sqlite")
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["vectors"]
+    db.close()
+    assert {c.name: c.entries for c in cache_info(tmp_path)}["embeddings"] == 3

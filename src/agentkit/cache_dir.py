@@ -215,7 +215,7 @@ def prune_folders(root: Path, max_bytes: int, keep: Path | None = None) -> list[
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """One cache as ``agentkit cache info`` shows it; ``entries`` is None when the file cannot be read."""
+    """One cache as ``agentkit cache info`` shows it; ``entries`` is None when the file is corrupt."""
 
     name: str
     path: Path
@@ -235,11 +235,13 @@ def _entries(path: Path, table: str) -> int | None:
     try:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
         try:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is None:
+                return 0  # a layout from an older version: its rows are dropped or migrated on first use
             return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
         finally:
             db.close()
     except sqlite3.Error:
-        return None  # an old layout, or corrupt: the next use rebuilds it
+        return None  # corrupt: the next use moves it aside and rebuilds it
 
 
 def cache_info(root: Path | None = None) -> list[CacheInfo]:

@@ -29,7 +29,7 @@ def cache_info(as_json: bool = typer.Option(False, "--json", help="Print one JSO
 
     table = Table("cache", "path", "size", "limit", "entries", title=str(default_cache_dir()))
     for c in caches:
-        table.add_row(c.name, str(c.path), _size(c.bytes), _size(c.limit_bytes), "unreadable" if c.entries is None else str(c.entries))
+        table.add_row(c.name, str(c.path), _size(c.bytes), _size(c.limit_bytes), "corrupt (rebuilt on next use)" if c.entries is None else str(c.entries))
     out.print(table)
 
 
