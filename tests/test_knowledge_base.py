@@ -209,3 +209,164 @@ def _sub(arg, subs):
     for k, v in subs.items():
         arg = arg.replace(k, v)
     return arg
+
+
+# ---- hardening (issue #15) -----------------------------------------------------------------------
+
+_KILL_BEFORE_STAMP = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from tests.conftest import HashEmbedder
+from agentkit.chunking import make_splitter
+from agentkit.retrievers import KnowledgeBase
+
+# The moment the issue names: every upsert done, the stamp not yet written.
+KnowledgeBase._touch = lambda self, col: os.kill(os.getpid(), signal.SIGKILL)
+kb = KnowledgeBase(sys.argv[2], embedder=HashEmbedder(), splitter=make_splitter("recursive", chunk_size=60, chunk_overlap=0))
+kb.ingest(sys.argv[3:])
+"""
+
+
+def test_bm25_catches_up_after_a_kill_between_upsert_and_stamp(tmp_path, docs):
+    import signal
+    import sys
+
+    from .conftest import ROOT
+
+    kb_dir = tmp_path / "kb"
+    make_kb(kb_dir).ingest([docs / "mars.md"])
+    assert make_kb(kb_dir).retrieve("moons", k=3, mode="bm25")  # the BM25 index is built and saved now
+    script = tmp_path / "kill.py"
+    script.write_text(_KILL_BEFORE_STAMP, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script), str(ROOT), str(kb_dir), str(docs / "mars.md"), str(docs / "jupiter.md")], check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    rerun = make_kb(kb_dir).ingest([docs / "mars.md", docs / "jupiter.md"])
+    assert rerun.chunks_added == 0  # the killed run's chunks are in the collection
+    for kb in (make_kb(kb_dir), make_kb(kb_dir)):  # a fresh process reads the saved index, then it is rebuilt
+        top = kb.retrieve("Great Red Spot storm", k=1, mode="bm25")
+        assert top and "Great Red Spot" in top[0].text
+        assert len(kb.bm25_index().ids) == kb.count()
+
+
+def test_empty_knowledge_base_answers_no_results(tmp_path, docs):
+    from agentkit import pipeline
+    from agentkit.distill import DistillJob
+    from agentkit.llm import ScriptedLLM
+
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs / "mars.md"])
+    kb.delete_source(str((docs / "mars.md").resolve()))
+    fresh = make_kb(tmp_path / "kb")
+    assert fresh.count() == 0 and fresh.chunks() == []
+    for mode in ("dense", "bm25", "hybrid"):
+        assert fresh.retrieve("moons", k=3, mode=mode, mmr=True) == []
+    result = pipeline.create("rag", ScriptedLLM(["I do not know."]), retriever=fresh, k=3).run("How many moons?")
+    assert result.answer == "I do not know." and result.sources == ()
+    with pytest.raises(KnowledgeBaseError, match="empty"):
+        DistillJob(fresh, tmp_path / "out", ScriptedLLM(["x"])).run()
+
+
+def test_first_ingest_killed_early_leaves_a_queryable_kb(tmp_path):
+    kb = make_kb(tmp_path / "kb")
+    kb._collection_for_write(kb.embedder)  # the collection exists, no chunk was written yet
+    assert make_kb(tmp_path / "kb").retrieve("anything", k=3, mode="hybrid") == []
+
+
+def test_ingest_of_only_skipped_files_leaves_kb_untouched(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "empty.md").write_text("\n", encoding="utf-8")
+    report = make_kb(tmp_path / "kb").ingest([d])
+    assert report.documents == 0 and [r for _, r in report.skipped] == ["empty document"]
+    assert make_kb(tmp_path / "kb")._existing_collection() is None
+
+
+def test_cli_empty_kb_ingest_query(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "empty.md").write_text("  \n", encoding="utf-8")
+    (d / "blob.txt").write_bytes(b"\x00\x01\x02")
+    kb = str(tmp_path / "kb")
+    r = run_cli("ingest", str(d), "--kb", kb)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "every file was skipped" in r.stderr and "empty.md" in r.stderr and "blob.txt" in r.stderr
+    make = make_kb(kb)
+    make.ingest([Path(__file__).parent / "conftest.py"])
+    make.delete_source(str((Path(__file__).parent / "conftest.py").resolve()))
+    for mode in ("dense", "bm25", "hybrid"):
+        q = run_cli("query", "anything", "--kb", kb, "--mode", mode)
+        assert q.returncode == 0 and "no results" in q.stdout and "Traceback" not in q.stderr, q.stderr
+
+
+def test_cli_distill_over_an_empty_folder(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "empty.md").write_text("", encoding="utf-8")
+    r = run_cli("distill", str(d), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "nothing to distill" in r.stderr and "empty.md" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_new_tags_reach_unchanged_chunks(tmp_path, docs):
+    kb = make_kb(tmp_path / "kb")
+    first = kb.ingest([docs / "mars.md"], tags=["old"])
+    again = make_kb(tmp_path / "kb").ingest([docs / "mars.md"], tags=["new"])
+    kb = make_kb(tmp_path / "kb")
+    for mode in ("dense", "bm25", "hybrid"):
+        assert len(kb.retrieve("Mars moons day", k=10, mode=mode, where={"tags": "new"})) > 0
+        assert kb.retrieve("Mars moons day", k=10, mode=mode, where={"tags": "old"}) == []
+    assert (again.chunks_added, again.embedded, again.chunks_retagged) == (0, 0, first.chunks_total)
+    cleared = make_kb(tmp_path / "kb").ingest([docs / "mars.md"])
+    assert cleared.chunks_retagged == first.chunks_total
+    assert all("tags" not in c.metadata or not c.metadata["tags"] for c in make_kb(tmp_path / "kb").chunks())
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_emptied_file_drops_its_chunks(tmp_path, docs, prune):
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    mars = str((docs / "mars.md").resolve())
+    n = len([c for c in kb.chunks() if c.source == mars])
+    (docs / "mars.md").write_text("\n\n", encoding="utf-8")
+    report = make_kb(tmp_path / "kb").ingest([docs], prune=prune)
+    assert report.chunks_removed == n and (mars, "empty document") in report.skipped
+    kb = make_kb(tmp_path / "kb")
+    assert mars not in kb.sources() and not any("Phobos" in c.text for c in kb.retrieve("Phobos moons", k=10, mode="bm25"))
+
+
+def test_min_score_is_cosine_similarity_in_dense_and_hybrid(tmp_path, docs):
+    import numpy as np
+
+    from agentkit.embeddings import normalize
+
+    embedder = HashEmbedder()
+    kb = make_kb(tmp_path / "kb", embedder)
+    kb.ingest([docs])
+    query = "Great Red Spot storm on Jupiter"
+    q = normalize(embedder.embed([query]))[0]
+    similarity = {c.chunk_id: float(normalize(embedder.embed([c.text]))[0] @ q) for c in kb.chunks()}
+    floor = float(np.median(list(similarity.values())))  # hash vectors are all alike: a fixed 0.3 would keep everything
+    expected = {cid for cid, s in similarity.items() if s >= floor}
+    assert expected and len(expected) < len(similarity)  # the floor really separates chunks
+    dense = kb.retrieve(query, k=50, mode="dense", min_score=floor)
+    hybrid = kb.retrieve(query, k=50, mode="hybrid", min_score=floor)
+    assert {c.chunk_id for c in dense} == expected
+    hybrid_pool = {c.chunk_id for c in kb.retrieve(query, k=50, mode="hybrid")}
+    assert {c.chunk_id for c in hybrid} == expected & hybrid_pool and hybrid
+    for c in hybrid:
+        assert c.scores["dense"] == pytest.approx(similarity[c.chunk_id], abs=1e-4) and c.score < floor  # ordered by RRF
+    assert [c.score for c in hybrid] == sorted((c.score for c in hybrid), reverse=True)
+    bm25 = kb.retrieve(query, k=50, mode="bm25")
+    cut = float(np.median([c.score for c in bm25]))
+    assert {c.chunk_id for c in kb.retrieve(query, k=50, mode="bm25", min_score=cut)} == {c.chunk_id for c in bm25 if c.score >= cut}
+
+
+def test_vectors_of_another_dimension_never_reach_the_collection(tmp_path, docs):
+    class Lying(HashEmbedder):
+        @property
+        def dimension(self) -> int:
+            return 32  # what it claims; it embeds 64
+
+    kb = make_kb(tmp_path / "kb", Lying(name=f"lying-{tmp_path.name}"))
+    with pytest.raises(KnowledgeBaseError, match="64-dimensional"):
+        kb.ingest([docs])
+    assert make_kb(tmp_path / "kb").count() == 0

@@ -47,8 +47,13 @@ def distill(
     config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
                            grounded_threshold=min_grounded)
     knowledge = KnowledgeBase(kb or out_dir / "kb")
-    if paths:
-        knowledge.ingest(paths)
+    skipped = knowledge.ingest(paths).skipped if paths else []
+    if knowledge.count() == 0:
+        from agentkit.errors import KnowledgeBaseError
+
+        why = f"no readable documents in {', '.join(map(str, paths))}" if paths else f"the knowledge base {kb} is empty"
+        reasons = f" (skipped: {'; '.join(f'{p}: {r}' for p, r in skipped)})" if skipped else ""
+        raise KnowledgeBaseError(f"nothing to distill: {why}{reasons}", "pass readable, non-empty documents, or a --kb built with agentkit ingest")
     bar, update = _progress("distilling")
     with bar:
         report = DistillJob(knowledge, out_dir, llm, config, judge_llm, lambda label, done, total: update(done, total)).run()

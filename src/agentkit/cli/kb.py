@@ -27,7 +27,7 @@ def ingest(
     embedder: str = typer.Option(None, "--embedder", help="Embedder spec (default: the KB's own, else sentence-transformers://default)."),
     include: list[str] = typer.Option([], "--include", help="Glob of files to take from directories (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to skip (repeatable)."),
-    tag: list[str] = typer.Option([], "--tag", help="Tag stored on every chunk (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", help="Tag stored on every chunk of these files, replacing their earlier tags (repeatable)."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding text in JSONL/CSV files."),
     prune: bool = typer.Option(False, "--prune", help="Remove sources not part of this ingest."),
     as_json: bool = typer.Option(False, "--json"),
@@ -42,6 +42,14 @@ def ingest(
     bar, update = _progress("parsing" if kb.startswith("ragflow") else "embedding")
     with bar:
         report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
+    if not report.documents:
+        from agentkit.errors import InputError
+
+        removed = f" ({report.chunks_removed} chunks removed)" if report.chunks_removed else ""
+        if report.skipped:
+            reasons = "; ".join(f"{path}: {reason}" for path, reason in report.skipped)
+            raise InputError(f"nothing ingested{removed}, every file was skipped: {reasons}", "give readable, non-empty documents")
+        raise InputError(f"nothing ingested{removed}: no documents in {', '.join(paths)}", "check the paths and --include/--exclude globs")
     if as_json:
         _print_json(report.to_dict())
         return
@@ -49,7 +57,7 @@ def ingest(
         err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
     out.print(
         f"{report.documents} documents ({report.unchanged_documents} unchanged), {report.chunks_total} chunks: "
-        f"{report.chunks_added} added, {report.chunks_removed} removed, {report.embedded} embedded in {report.seconds:.1f}s"
+        f"{report.chunks_added} added, {report.chunks_removed} removed, {report.chunks_retagged} retagged, {report.embedded} embedded in {report.seconds:.1f}s"
     )
 
 
@@ -62,7 +70,8 @@ def query(
     mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: list[str] = typer.Option([], "--source", help="Only chunks of this source (repeatable)."),
     tag: list[str] = typer.Option([], "--tag", help="Only chunks with this tag (repeatable)."),
-    min_score: float = typer.Option(None, "--min-score"),
+    min_score: float = typer.Option(None, "--min-score", help="Relevance floor. dense and hybrid: cosine similarity of chunk and query (-1..1, "
+                                    "related text ~0.3+; hybrid orders by fused rank, filters by similarity); bm25: raw BM25 score (0 and up)."),
     mmr: bool = typer.Option(False, "--mmr", help="Re-rank for diversity (maximal marginal relevance)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -81,6 +90,9 @@ def query(
     results = base.retrieve(text, k, where=where or None, min_score=min_score, mmr=mmr)
     if as_json:
         _print_json({"query": text, "mode": mode or getattr(base, "mode", None), "results": [r.to_dict() for r in results]})
+        return
+    if not results:
+        out.print("no results" + (" (the knowledge base is empty)" if hasattr(base, "count") and base.count() == 0 else ""))
         return
     from rich.table import Table
 

@@ -34,19 +34,43 @@ Progress = Callable[[str, int, int], None]
 
 class Checkpoint:
     """Append-only JSONL of ``{"key", "value"}`` or ``{"key", "error"}``; the last line for a key wins.
-    A torn last line (the job was killed mid-write) is ignored."""
+
+    Invariant: after ``__init__`` the file is empty or ends with a newline, so every ``put`` lands on a
+    line of its own. A torn last line (the job was killed mid-write) is cut off the file; a complete
+    entry that only lacks its newline is kept and the newline added. Unreadable lines elsewhere are
+    ignored."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            data = self._repair_tail(path)
+            for line in data.decode("utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(line)
                     self.entries[entry["key"]] = entry
                 except (ValueError, KeyError, TypeError):
                     continue
+
+    @staticmethod
+    def _repair_tail(path: Path) -> bytes:
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end == len(data):
+            return data
+        tail = data[end:]
+        try:
+            complete = isinstance(json.loads(tail), dict)
+        except ValueError:
+            complete = False
+        with path.open("r+b") as handle:
+            if complete:
+                handle.seek(0, 2)
+                handle.write(b"\n")
+                return data + b"\n"
+            handle.truncate(end)
+        return data[:end]
 
     def get(self, key: str) -> Any | None:
         entry = self.entries.get(key)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from agentkit.cache_dir import files_fingerprint
 from agentkit.embeddings.base import Embedder
 from agentkit.errors import BackendUnavailableError, ConfigError, ModelNotFoundError
 
@@ -42,10 +43,20 @@ class SentenceTransformerEmbedder(Embedder):
         # wikitexts chunks of <=800 chars: batch 4-8 ~4.1 s, 32 ~5.1 s, 128 ~7.8 s. GPUs want big batches.
         self.batch_size = batch_size or (8 if device == "cpu" else 64)
         self.name = name or ("sentence-transformers/all-MiniLM-L6-v2" if path is None else f"sentence-transformers:{path.name}")
+        self._identity: str | None = None
 
     @property
     def model(self) -> Any:
         return _load_sentence_transformer(str(self.model_path or minilm_path()), self.device)
+
+    @property
+    def identity(self) -> str:
+        """The model folder's resolved path plus a fingerprint of its files (sizes and mtimes): two folders
+        that share a name, or one folder whose weights were replaced, never share cached vectors."""
+        if self._identity is None:
+            path = (self.model_path or minilm_path()).resolve()
+            self._identity = f"sentence-transformers:{path}#{files_fingerprint(path)}"
+        return self._identity
 
     def warm_up(self) -> None:
         _ = self.model
@@ -93,6 +104,10 @@ class OllamaEmbedder(Embedder):
         self.timeout = timeout
         self.name = f"ollama:{model}"
 
+    @property
+    def identity(self) -> str:
+        return f"ollama:{self.host}#{self.model}"
+
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         data = _post(f"{self.host}/api/embed", {"model": self.model, "input": texts}, {}, self.timeout, "Ollama")
         return np.asarray(data["embeddings"], dtype=np.float32)
@@ -110,6 +125,10 @@ class OpenAIEmbedder(Embedder):
         self.batch_size = batch_size
         self.timeout = timeout
         self.name = f"openai:{model}"
+
+    @property
+    def identity(self) -> str:
+        return f"openai:{self.base_url}#{self.model}"
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

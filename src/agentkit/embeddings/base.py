@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from agentkit.cache_dir import default_cache_dir, open_sqlite
+from agentkit.cache_dir import SqliteCache, cache_limit_bytes, default_cache_dir
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
@@ -23,10 +23,15 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 class Embedder(ABC):
-    """``name`` identifies the model (it keys the cache and is stored with a collection)."""
+    """``name`` is the model's readable name (stored with a collection); ``identity`` tells one model from
+    every other (it keys the embedding cache: two models may share a name, never an identity)."""
 
     name: str = "embedder"
     batch_size: int = 32
+
+    @property
+    def identity(self) -> str:
+        return self.name
 
     @abstractmethod
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -53,25 +58,41 @@ class Embedder(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-class CachedEmbedder(Embedder):
-    """Wraps an embedder with an on-disk cache keyed by (model name, sha256 of the text).
+def _drop_name_keyed_layout(db: sqlite3.Connection) -> None:
+    # Before 2026-11 vectors were keyed by the model's *name*, which two different models can share
+    # (same folder name, same model name on two servers): those rows cannot be trusted, so they go.
+    db.execute("DROP TABLE IF EXISTS embeddings")
 
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash BLOB, vector BLOB, accessed REAL, PRIMARY KEY (model, hash));
+CREATE INDEX IF NOT EXISTS vectors_accessed ON vectors (accessed);
+"""
+_TOUCH_AFTER = 3600.0  # seconds: refresh a hit's last-access time at most this often (saves a write per read)
+
+
+class CachedEmbedder(Embedder):
+    """Wraps an embedder with an on-disk cache keyed by (``inner.identity``, sha256 of the text).
+
+    The identity names the model itself (resolved path + a fingerprint of its files, or server URL + model),
+    not just its name. A cached vector whose length differs from the model's dimension is ignored and
+    recomputed (so hits may cost loading the model once, to learn that dimension). The cache is bounded
+    (least recently used rows go first) and a corrupt file is a miss, never an error (``SqliteCache``).
     ``computed`` counts texts that really went through the model (the ingestion report's ``embedded``).
     """
 
-    def __init__(self, inner: Embedder, path: str | Path | None = None) -> None:
+    def __init__(self, inner: Embedder, path: str | Path | None = None, max_bytes: int | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.batch_size = inner.batch_size
         self.path = Path(path) if path else default_cache_dir() / "embeddings.sqlite"
         self.computed = 0
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._dimension: int | None = None
+        self.store = SqliteCache(self.path, "vectors", _SCHEMA, max_bytes or cache_limit_bytes("embeddings"), _drop_name_keyed_layout)
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, hash BLOB, vector BLOB, PRIMARY KEY (model, hash))")
-        return self._db
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return self.inner._embed_batch(texts)
@@ -81,34 +102,56 @@ class CachedEmbedder(Embedder):
 
     @property
     def dimension(self) -> int:
-        return self.inner.dimension
+        if self._dimension is None:
+            self._dimension = int(self.inner.dimension)
+        return self._dimension
+
+    def _lookup(self, model: str, keys: list[bytes]) -> dict[bytes, bytes]:
+        def read(db: sqlite3.Connection) -> dict[bytes, bytes]:
+            now = time.time()
+            found: dict[bytes, bytes] = {}
+            stale: list[tuple[float, str, bytes]] = []
+            for i in range(0, len(keys), 500):
+                batch = keys[i:i + 500]
+                rows = db.execute(
+                    f"SELECT hash, vector, accessed FROM vectors WHERE model = ? AND hash IN ({','.join('?' * len(batch))})", [model, *batch]
+                ).fetchall()
+                for h, v, accessed in rows:
+                    found[h] = v
+                    if (accessed or 0) < now - _TOUCH_AFTER:
+                        stale.append((now, model, h))
+            if stale:
+                db.executemany("UPDATE vectors SET accessed = ? WHERE model = ? AND hash = ?", stale)
+                db.commit()
+            return found
+
+        return self.store.run(read, {})
+
+    def _store(self, model: str, keys: list[bytes], vectors: np.ndarray) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [(model, k, v.astype(np.float32).tobytes(), now) for k, v in zip(keys, vectors)])
+
+        self.store.run(write, None, write=True)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        model = self.identity
         keys = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
-        found: dict[bytes, np.ndarray] = {}
-        with self._lock:
-            db = self._conn()
-            unique = list(dict.fromkeys(keys))
-            for i in range(0, len(unique), 500):
-                batch = unique[i:i + 500]
-                rows = db.execute(
-                    f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({','.join('?' * len(batch))})",
-                    [self.name, *batch],
-                ).fetchall()
-                found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
+        raw = self._lookup(model, list(dict.fromkeys(keys)))
+        # A row of the wrong length (another model's vector, a damaged blob) is a miss, not an answer.
+        width = 4 * self.dimension if raw else 0
+        found = {h: np.frombuffer(v, dtype=np.float32) for h, v in raw.items() if len(v) == width}
         missing = {k: t for k, t in zip(keys, texts) if k not in found}
         if missing:
-            vectors = self.inner.embed(list(missing.values()))
-            with self._lock:
-                db = self._conn()
-                db.executemany(
-                    "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
-                    [(self.name, k, v.astype(np.float32).tobytes()) for k, v in zip(missing, vectors)],
-                )
-                db.commit()
+            vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
+            self._dimension = self._dimension or int(vectors.shape[1])
+            self._store(model, list(missing), vectors)
             found.update(zip(missing, vectors))
             self.computed += len(missing)
         return np.stack([found[k] for k in keys]).astype(np.float32)
+
+    def close(self) -> None:
+        self.store.close()

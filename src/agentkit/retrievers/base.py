@@ -77,6 +77,8 @@ class IngestReport:
     chunks_total: int = 0
     chunks_added: int = 0
     chunks_removed: int = 0
+    #: unchanged chunks whose tags changed (metadata rewritten, nothing embedded)
+    chunks_retagged: int = 0
     embedded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -88,6 +90,7 @@ class IngestReport:
             "chunks_total": self.chunks_total,
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
+            "chunks_retagged": self.chunks_retagged,
             "embedded": self.embedded,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "seconds": round(self.seconds, 3),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -78,24 +79,39 @@ class BM25Index:
         meta = self.metadatas[i]
         return RetrievedChunk(self.texts[i], meta.get("source", ""), int(meta.get("start", 0)), int(meta.get("end", 0)), score, self.ids[i], meta, {"bm25": score})
 
-    def save(self, directory: Path, stamp: str) -> None:
+    def save(self, directory: Path, stamp: str, signature: str = "") -> None:
+        """Persist beside ``stamp`` and ``signature`` (see ``signature()``); the model is written before
+        ``chunks.json``, so a save killed halfway leaves a file that does not match and is rebuilt."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(directory / "model"))
-        (directory / "chunks.json").write_text(json.dumps({"stamp": stamp, "ids": self.ids, "texts": self.texts, "metadatas": self.metadatas}, ensure_ascii=False))
+        if self.ids:  # bm25s cannot save a model that indexed nothing
+            self.model.save(str(directory / "model"))
+        data = {"stamp": stamp, "signature": signature, "ids": self.ids, "texts": self.texts, "metadatas": self.metadatas}
+        tmp = directory / "chunks.json.tmp"
+        tmp.write_text(json.dumps(data, ensure_ascii=False))
+        tmp.replace(directory / "chunks.json")
 
     @classmethod
-    def load(cls, directory: Path, stamp: str) -> BM25Index | None:
-        """The saved index if it was built at ``stamp``, else None (the caller rebuilds)."""
+    def load(cls, directory: Path, stamp: str, signature: str = "") -> BM25Index | None:
+        """The saved index if it was built at ``stamp`` over a collection with ``signature``, else None
+        (the caller rebuilds)."""
         import bm25s
 
         try:
             data = json.loads((directory / "chunks.json").read_text())
-            if data.get("stamp") != stamp:
+            if data.get("stamp") != stamp or data.get("signature", "") != signature:
                 return None
-            model = bm25s.BM25.load(str(directory / "model"))
-        except (OSError, ValueError):
+            model = bm25s.BM25.load(str(directory / "model")) if data["ids"] else None
+        except (OSError, ValueError, KeyError, TypeError, EOFError):  # missing or damaged: rebuilt
             return None
         return cls(data["ids"], data["texts"], data["metadatas"], model)
+
+
+def signature(ids: Sequence[str]) -> str:
+    """``TOKENIZER:COUNT:DIGEST`` of a set of chunk ids (order-free): an index whose signature differs from its
+    collection's misses chunks or holds deleted ones — or was built by another ``tokenize`` (an index saved
+    before script folding holds Traditional tokens a folded query never matches)."""
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+    return f"{TOKENIZER_VERSION}:{len(ids)}:{digest}"
 
 
 def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:

@@ -4,11 +4,14 @@ idempotent ingestion, and dense / BM25 / hybrid retrieval.
 Idempotence comes from content-derived ids: a chunk's id hashes (source, span, text). Re-ingesting a
 file chunks it again (cheap), compares ids with what the collection holds for that source, embeds
 only new ids and deletes stale ones — so unchanged files add and embed nothing, a changed file
-replaces its chunks, and an interrupted run resumes without duplicates.
+replaces its chunks, an emptied file loses them, and an interrupted run resumes without duplicates.
+The BM25 index compares itself with the collection's ids when loaded, so it catches up after such a
+run too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -18,12 +21,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from agentkit.cache_dir import cache_limit_bytes, prune_folders, touch
 from agentkit.chunking import Chunk, RecursiveSplitter, Splitter
 from agentkit.embeddings import DEFAULT_EMBEDDER, CachedEmbedder, Embedder, default_cache_dir, load_embedder
 from agentkit.errors import AgentkitError, ConfigError, InputError, KnowledgeBaseError
 from agentkit.loaders import Document, expand_paths, load_file
 from agentkit.retrievers.base import IngestReport, RetrievedChunk
 from agentkit.retrievers.bm25 import BM25Index
+from agentkit.retrievers.bm25 import signature as bm25_signature
 from agentkit.retrievers.fusion import mmr as mmr_rerank
 from agentkit.retrievers.fusion import reciprocal_rank_fusion
 from agentkit.spec import Spec
@@ -227,11 +232,16 @@ class KnowledgeBase:
         progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store ``paths`` (files or directories). See the module doc for
-        the idempotence rules. ``prune`` drops sources that were not part of this call."""
+        the idempotence rules. A file that is now empty loses its chunks (an unreadable one keeps them).
+        ``tags`` become the tags of every chunk of these files, unchanged chunks included (no tags clears
+        them). ``prune`` drops sources that were not part of this call. When nothing was readable and
+        there is nothing to delete, the knowledge base is left untouched (not even created)."""
         started = time.perf_counter()
         report = IngestReport()
+        tags = list(dict.fromkeys(tags))
         files = expand_paths(paths, include, exclude)
         documents: list[Document] = []
+        emptied: list[str] = []
         for f in files:
             try:
                 docs = load_file(f, text_column)
@@ -243,27 +253,38 @@ class KnowledgeBase:
                     documents.append(doc)
                 else:
                     report.skipped.append((doc.source, "empty document"))
-        embedder = self.embedder
-        col = self._collection_for_write(embedder)
+                    emptied.append(doc.source)
+        report.documents = len(documents)
+        embedder = self.embedder if documents else None
+        col = self._collection_for_write(embedder) if embedder is not None else self._existing_collection()
+        if col is None:
+            report.seconds = time.perf_counter() - started
+            return report
         computed_before = embedder.computed if isinstance(embedder, CachedEmbedder) else 0
-        plans = []
+        plans: list[tuple[Document | None, list[tuple[str, Chunk]], list[tuple[str, Chunk]], list[str]]] = []
         for doc in documents:
             chunks = self._split(doc)
             ids = [chunk_id(doc.source, c) for c in chunks]
-            existing = set(col.get(where={"source": doc.source}, include=[])["ids"])
+            stored = col.get(where={"source": doc.source}, include=["metadatas"])
+            existing = dict(zip(stored["ids"], stored["metadatas"] or []))
             new = [(i, c) for i, c in zip(ids, chunks) if i not in existing]
-            stale = sorted(existing - set(ids))
-            plans.append((doc, new, stale))
+            retag = [(i, c) for i, c in zip(ids, chunks) if i in existing and list((existing[i] or {}).get("tags") or []) != tags]
+            stale = sorted(set(existing) - set(ids))
+            plans.append((doc, new, retag, stale))
             report.chunks_total += len(chunks)
             report.unchanged_documents += not new and not stale
-        report.documents = len(documents)
+        for source in emptied:  # an emptied file has no chunks now: its old ones are stale
+            plans.append((None, [], [], sorted(col.get(where={"source": source}, include=[])["ids"])))
         # Embed across documents in large batches: sentence-transformers sorts each batch by length,
         # so bigger batches pad less. Stale chunks go only after all new ones are in, so a failure
         # never leaves a file with no chunks.
-        pending = [(doc, cid, c) for doc, new, _ in plans for cid, c in new]
+        pending = [(doc, cid, c) for doc, new, _, _ in plans if doc is not None for cid, c in new]
+        dimension = (col.metadata or {}).get("dimension")
         for b in range(0, len(pending), _BATCH):
             batch = pending[b:b + _BATCH]
-            vectors = embedder.embed([c.text for _, _, c in batch])
+            vectors = embedder.embed([c.text for _, _, c in batch])  # type: ignore[union-attr]
+            if dimension is not None and vectors.shape[1] != dimension:
+                raise KnowledgeBaseError(f"the embedder returned {vectors.shape[1]}-dimensional vectors, the knowledge base holds {dimension}", "check the embedder spec")
             col.upsert(
                 ids=[cid for _, cid, _ in batch],
                 embeddings=vectors.tolist(),
@@ -272,10 +293,13 @@ class KnowledgeBase:
             )
             if progress:
                 progress(b + len(batch), len(pending))
-        for _, new, stale in plans:
+        for planned, new, retag, stale in plans:
+            if retag and planned is not None:
+                col.update(ids=[i for i, _ in retag], metadatas=[self._metadata(planned, c, tags, clear_tags=True) for _, c in retag])
             if stale:
                 col.delete(ids=stale)
             report.chunks_added += len(new)
+            report.chunks_retagged += len(retag)
             report.chunks_removed += len(stale)
         if prune:
             keep = {d.source for d in documents} | {p for p, _ in report.skipped}
@@ -283,7 +307,7 @@ class KnowledgeBase:
                 removed = col.get(where={"source": source}, include=[])["ids"]
                 col.delete(ids=removed)
                 report.chunks_removed += len(removed)
-        if report.chunks_added or report.chunks_removed:
+        if report.chunks_added or report.chunks_removed or report.chunks_retagged:
             self._touch(col)
         report.embedded = (embedder.computed - computed_before) if isinstance(embedder, CachedEmbedder) else report.chunks_added
         report.seconds = time.perf_counter() - started
@@ -297,7 +321,9 @@ class KnowledgeBase:
         return splitter.split(doc.text)
 
     @staticmethod
-    def _metadata(doc: Document, chunk: Chunk, tags: Sequence[str]) -> dict[str, Any]:
+    def _metadata(doc: Document, chunk: Chunk, tags: Sequence[str], clear_tags: bool = False) -> dict[str, Any]:
+        """A chunk's stored metadata; ``clear_tags`` writes ``tags: None`` (Chroma's update merges keys,
+        and None deletes one) when there are no tags."""
         meta: dict[str, Any] = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
         meta.update(source=doc.source, start=chunk.start, end=chunk.end, index=chunk.index)
         headings = chunk.metadata.get("headings")
@@ -305,6 +331,8 @@ class KnowledgeBase:
             meta["headings"] = list(headings)
         if tags:
             meta["tags"] = list(tags)
+        elif clear_tags:
+            meta["tags"] = None
         return meta
 
     def _touch(self, col: Any) -> None:
@@ -332,17 +360,27 @@ class KnowledgeBase:
         return Path(self.location) / "bm25" / self.collection_name
 
     def bm25_index(self) -> BM25Index:
+        """The BM25 index of the collection, rebuilt when it is stale.
+
+        Stale means: built at another stamp (every write through this class changes it), or over another
+        set of chunks — the saved index records the count and a digest of its ids, compared with the
+        collection's once per load. That second check catches writes whose stamp never landed (a run
+        killed between its last upsert and the stamp) and writes by other tools."""
         col = self._existing_collection()
         if col is None:
             return BM25Index([], [], [])
         stamp = str((col.metadata or {}).get("stamp", ""))
         if self._bm25 is not None and getattr(self._bm25, "stamp", None) == stamp:
             return self._bm25
-        index = BM25Index.load(self._bm25_dir(), stamp)
+        directory = self._bm25_dir()
+        index = BM25Index.load(directory, stamp, bm25_signature(col.get(include=[])["ids"]))
         if index is None:
             data = col.get(include=["documents", "metadatas"])
             index = BM25Index(data["ids"], data["documents"], data["metadatas"])
-            index.save(self._bm25_dir(), stamp)
+            index.save(directory, stamp, bm25_signature(data["ids"]))
+        if self.is_server:  # these indexes live in the shared cache: keep it bounded
+            touch(directory)
+            prune_folders(directory.parent, cache_limit_bytes("bm25"), keep=directory)
         index.stamp = stamp  # type: ignore[attr-defined]
         self._bm25 = index
         return index
@@ -374,7 +412,17 @@ class KnowledgeBase:
         mmr_lambda: float = 0.7,
     ) -> list[RetrievedChunk]:
         """Best-first chunks for ``query``. Hybrid fuses dense and BM25 by weighted RRF over a
-        candidate pool of max(4k, 20); ``mmr`` re-orders that pool for diversity before cutting to k."""
+        candidate pool of max(4k, 20); ``mmr`` re-orders that pool for diversity before cutting to k.
+
+        ``min_score`` drops chunks below a relevance floor whose scale depends only on the mode:
+
+        - ``dense`` and ``hybrid``: the cosine similarity of chunk and query (-1..1; with MiniLM related
+          text scores about 0.3 and up). In hybrid mode the fused RRF score (about 0.01-0.03) only orders
+          the results; the floor applies to each chunk's similarity, computed for BM25-only hits too.
+        - ``bm25``: the raw BM25 score (0 and up, unbounded; it grows with rare query words).
+
+        The compared number is in each chunk's ``scores["dense"]`` or ``scores["bm25"]``. An empty
+        knowledge base returns []."""
         mode = mode or self.mode
         if mode not in MODES:
             raise ConfigError(f"unknown retrieval mode '{mode}'", f"use one of: {', '.join(MODES)}")
@@ -390,11 +438,24 @@ class KnowledgeBase:
         else:
             found = reciprocal_rank_fusion({"dense": self.dense(query, pool, where), "bm25": self.bm25(query, pool, where)}, self.weights)
         if min_score is not None:
-            found = [c for c in found if c.score >= min_score]
+            if mode == "hybrid":
+                found = [c for c in self._with_similarity(query, found) if c.scores["dense"] >= min_score]
+            else:
+                found = [c for c in found if c.score >= min_score]
         if mmr and found:
             vectors = self._vectors([c.chunk_id for c in found])
             found = mmr_rerank(self.embedder.embed([query])[0], found, vectors, k, mmr_lambda)
         return found[:k]
+
+    def _with_similarity(self, query: str, found: list[RetrievedChunk]) -> list[RetrievedChunk]:
+        """``found`` with ``scores["dense"]`` (cosine similarity to the query) set on every chunk."""
+        lacking = [c for c in found if "dense" not in c.scores]
+        if not lacking:
+            return found
+        # Stored vectors and the query vector are L2-normalized: the dot product is the cosine.
+        similarity = self._vectors([c.chunk_id for c in lacking]) @ self.embedder.embed([query])[0]
+        extra = {c.chunk_id: float(s) for c, s in zip(lacking, similarity)}
+        return [dataclasses.replace(c, scores={**c.scores, "dense": extra[c.chunk_id]}) if c.chunk_id in extra else c for c in found]
 
     def _vectors(self, ids: list[str]) -> Any:
         import numpy as np

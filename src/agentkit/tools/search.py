@@ -9,6 +9,7 @@ once the engine keeps refusing. ``load_search("google?lang=zh-TW")`` builds one 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from agentkit.cache_dir import files_fingerprint
 from agentkit.errors import ConfigError, InputError, SearchError
 from agentkit.spec import warn_deprecated
 from agentkit.tools.cache import WebCache
@@ -316,8 +318,6 @@ class LocalSearch:
         urls: dict[str, str] = {}
         mapping = self.folder / "urls.json"
         if mapping.exists():
-            import json
-
             urls = json.loads(mapping.read_text(encoding="utf-8"))
         docs = [d for d in load_path(self.folder, exclude=["urls.json"]) if d.text.strip()]
         self.documents = docs
@@ -327,6 +327,11 @@ class LocalSearch:
             title = d.metadata.get("title") or _first_line(d.text) or rel
             metas.append({"url": urls.get(rel, Path(d.source).as_uri()), "title": title, "source": d.source})
         self.index = BM25Index([m["url"] for m in metas], [d.text for d in docs], metas)
+        self.fingerprint = files_fingerprint(self.folder)
+
+    def cache_key(self) -> str:
+        """The folder and a fingerprint of its files: editing, adding or removing a page changes it."""
+        return f"{self.name}:{self.folder.resolve()}#{self.fingerprint}"
 
     def search(self, query: str, n: int = 3) -> list[SearchResult]:
         query, n = clean_query(query), check_n(n)
@@ -349,7 +354,7 @@ def _snippet(text: str, query: str, width: int = 200) -> str:
 
 
 class CachedSearch:
-    """Any backend behind the on-disk cache (key: backend, n, query)."""
+    """Any backend behind the on-disk cache (key: the backend's identity, n, query)."""
 
     def __init__(self, inner: SearchBackend, cache: WebCache) -> None:
         self.inner = inner
@@ -367,9 +372,17 @@ class CachedSearch:
         return results
 
 
+_NOT_IDENTITY = frozenset({"name", "timeout"})  # options that never change which results come back
+
+
 def _backend_key(backend: Any) -> str:
-    detail = getattr(backend, "base_url", None) or getattr(backend, "folder", None) or getattr(backend, "lang", None) or ""
-    return f"{backend.name}:{detail}"
+    """What decides a backend's results: its own ``cache_key()`` when it has one (``local`` hashes its
+    folder's files), else its name and every plain option (lang, region, safe, base URL, language, ...)."""
+    own = getattr(backend, "cache_key", None)
+    if callable(own):
+        return str(own())
+    options = {k: v for k, v in vars(backend).items() if not k.startswith("_") and k not in _NOT_IDENTITY and isinstance(v, str | int | float | bool | None)}
+    return f"{backend.name}:{json.dumps(options, sort_keys=True, ensure_ascii=False)}"
 
 
 def _no_target(spec: Any) -> None:
