@@ -16,16 +16,33 @@ DEFAULT_SEARCH = "google"
 
 def open_knowledge_base(spec: str | Any, **kwargs: Any) -> Any:
     """``ragflow://HOST:PORT/DATASET`` → RagflowKnowledgeBase; a directory or ``http://HOST:PORT/COLLECTION``
-    → KnowledgeBase (Chroma). ``kwargs`` go to KnowledgeBase (embedder, splitter, mode)."""
+    → KnowledgeBase (Chroma). ``kwargs`` go to KnowledgeBase (embedder, splitter, mode). RAGFlow embeds, chunks and
+    ranks on the server, so a ``kwargs`` value it cannot honour is an error (None and mode "hybrid", which is what
+    RAGFlow does, pass)."""
     if not isinstance(spec, str | Path):
         return spec
-    if str(spec).startswith(("ragflow://", "ragflows://")):
+    if is_ragflow(spec):
         from agentkit.retrievers.ragflow import RagflowKnowledgeBase
 
+        for key, value in kwargs.items():
+            if value is not None and not (key == "mode" and value == "hybrid"):
+                raise ConfigError(f"--{key} does not apply to a RAGFlow knowledge base", RAGFLOW_HINTS.get(key, "RAGFlow decides it on the server"))
         return RagflowKnowledgeBase.from_spec(str(spec))
     from agentkit.retrievers.knowledge_base import KnowledgeBase
 
     return KnowledgeBase(spec, **kwargs)
+
+
+RAGFLOW_HINTS = {
+    "mode": "RAGFlow ranks on the server; weigh vectors against keywords with ?vector_similarity_weight=",
+    "embedder": "RAGFlow embeds with the dataset's own model (chosen when the dataset is created in RAGFlow)",
+    "splitter": "RAGFlow chunks on the server; set ?chunk_method= and ?chunk_token_num= in the ragflow:// spec",
+}
+
+
+def is_ragflow(spec: Any) -> bool:
+    """Whether ``spec`` names a RAGFlow knowledge base (``ragflow://`` or ``ragflows://``)."""
+    return isinstance(spec, str) and spec.startswith(("ragflow://", "ragflows://"))
 
 
 def default_search_spec() -> str:
