@@ -70,7 +70,7 @@ def _knowledge_bases(r: Registrar) -> None:
               summary="a Chroma server collection ('chroma run'), BM25 cached locally", examples=[f"{scheme}://127.0.0.1:8000/COLLECTION"])
     for scheme in ("ragflow", "ragflows"):
         r.add("knowledge_base", scheme, "agentkit.retrievers.ragflow:RagflowKnowledgeBase.from_parsed_spec",
-              options="agentkit.retrievers.ragflow:RagflowOptions", summary="a RAGFlow dataset (ragflow-sdk + HTTP API; ragflows = https)", extra="ragflow",
+              options="agentkit.retrievers.ragflow:RagflowOptions", summary="RAGFlow datasets over its HTTP API (ragflows = https; several: DATASET,OTHER)",
               examples=[f"{scheme}://127.0.0.1:9380/DATASET"])
 
 

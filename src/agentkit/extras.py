@@ -20,7 +20,6 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "web": ("googlesearch", "ddgs", "tinycss2"),
     "finetune": ("peft", "trl", "accelerate", "datasets", "gguf"),
     "distill": ("datasets", "datasketch"),
-    "ragflow": ("ragflow_sdk",),
     "langchain": ("langchain_core",),
     "plots": ("matplotlib",),
     "mcp": ("mcp",),

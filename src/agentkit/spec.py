@@ -92,11 +92,21 @@ def parse_options(spec: Spec, options_type: type[O] | None, what: str) -> O | No
             raise ConfigError(f"{what} takes no options, got: {', '.join(spec.options)}", f"remove '?{'&'.join(spec.options)}' from '{spec.raw}'")
         return None
     fields = {f.name: f for f in dataclasses.fields(options_type)}  # type: ignore[arg-type]
-    unknown = [k for k in spec.options if k not in fields]
+    hints = typing.get_type_hints(options_type)
+    # A field typed dict[str, str] collects the keys written as FIELD.KEY (e.g. meta.author=Lu).
+    prefixed = {name for name, tp in hints.items() if get_origin(tp) is dict}
+    unknown = [k for k in spec.options if k not in fields and k.partition(".")[0] not in prefixed]
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} for {what} in '{spec.raw}'", f"valid options: {describe_options(options_type)}")
-    hints = typing.get_type_hints(options_type)
-    values = {key: convert(value, hints[key], f"option {key}={value!r} of {what}") for key, value in spec.options.items()}
+    values: dict[str, Any] = {}
+    for key, value in spec.options.items():
+        head, _, sub = key.partition(".")
+        if head in prefixed and sub:
+            values.setdefault(head, {})[sub] = value
+        elif key in prefixed:
+            raise ConfigError(f"option {key} of {what} needs a key", f"write it as {key}.KEY=VALUE")
+        else:
+            values[key] = convert(value, hints[key], f"option {key}={value!r} of {what}")
     try:
         return options_type(**values)
     except ConfigError:
@@ -113,7 +123,10 @@ def describe_options(options_type: type[Any] | None) -> str:
     parts = []
     for f in dataclasses.fields(options_type):
         default = f.default if f.default is not dataclasses.MISSING else None
-        parts.append(f"{f.name}: {_type_name(hints[f.name])}" + (f" = {default}" if default not in (None, "") else ""))
+        if get_origin(hints[f.name]) is dict:
+            parts.append(f"{f.name}.KEY: str")
+            continue
+        parts.append(f"{f.name}: {_type_name(hints[f.name])}" + (f" = {default}" if default not in (None, "", ()) else ""))
     return ", ".join(parts) or "(none)"
 
 

@@ -63,6 +63,22 @@ def _progress(label: str) -> tuple[Any, Callable[[int, int], None]]:
     return bar, update
 
 
+def refuse_for_ragflow(ctx: typer.Context, kb: str | None, flags: dict[str, str]) -> None:
+    """RAGFlow chunks, embeds and ranks on the server: an option the user set that cannot reach it is an error,
+    never silently ignored. ``flags`` maps parameter names to the flags users type."""
+    from agentkit.errors import ConfigError
+    from agentkit.retrievers.open import is_ragflow
+
+    if not is_ragflow(kb):
+        return
+    # by name: typer vendors its own click, whose ParameterSource is not click's
+    given = [flag for name, flag in flags.items() if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        raise ConfigError(f"{', '.join(given)} cannot apply to a RAGFlow knowledge base",
+                          "RAGFlow chunks, embeds and ranks on the server: use the ragflow:// spec's options instead "
+                          "(chunk_method, chunk_token_num, similarity_threshold, vector_similarity_weight, meta.KEY=VALUE)")
+
+
 def _csv_list(value: str, cast: Callable[[str], Any] = str) -> list[Any]:
     from agentkit.errors import ConfigError
 

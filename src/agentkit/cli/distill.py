@@ -19,7 +19,7 @@ from agentkit.cli._common import DEMO_KB, _csv_list, _needs, _print_json, _progr
 def distill(
     paths: list[Path] = typer.Argument(None, help="Documents or folders to ingest into OUT/kb (or use --kb)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder: exports, stats.json, checkpoint.jsonl, lengths.png."),
-    kb: str = typer.Option(None, "--kb", help="An existing knowledge base instead of PATHS."),
+    kb: str = typer.Option(None, "--kb", help="A knowledge base instead of (or to ingest PATHS into): a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     formats: str = typer.Option("alpaca,sharegpt,messages,mlx,hf", "--formats", help="alpaca,sharegpt,messages,mlx,hf,completion."),
     llm: str = typer.Option(None, "--llm", help="Teacher LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
     judge_llm: str = typer.Option(None, "--judge-llm", help="Also filter with an LLM groundedness judge."),
@@ -39,6 +39,7 @@ def distill(
     _needs("distill", "agentkit distill")
     from agentkit.distill import DistillConfig, DistillJob, parse_split
     from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.open import open_knowledge_base
 
     if not kb and not paths:
         from agentkit.errors import InputError
@@ -46,7 +47,8 @@ def distill(
         raise InputError("nothing to distill", "pass document paths or --kb DIR")
     config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
                            grounded_threshold=min_grounded)
-    knowledge = KnowledgeBase(kb or out_dir / "kb")
+    # --kb opens like every other command's (ragflow:// included); without it the KB lives in OUT/kb
+    knowledge = open_knowledge_base(kb) if kb else KnowledgeBase(out_dir / "kb")
     skipped = knowledge.ingest(paths).skipped if paths else []
     if knowledge.count() == 0:
         from agentkit.errors import KnowledgeBaseError

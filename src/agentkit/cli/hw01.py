@@ -28,7 +28,7 @@ def hw01_run(
     llm: str = typer.Option(None, "--llm", help="LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
     source: str = typer.Option(None, "--source", help="web | kb | both (default: web; ignored by naive)."),
     search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR."),
-    kb: str = typer.Option(None, "--kb", help="Knowledge base for --source kb|both."),
+    kb: str = typer.Option(None, "--kb", help="Knowledge base for --source kb|both: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     k: int = typer.Option(4, "--k", help="Chunks given to the answer step."),
     fmt: str = typer.Option("auto", "--format", help="auto | gold | questions."),
     start_id: int = typer.Option(None, "--start-id", help="Id of the first line (default 1; 31 for private*)."),

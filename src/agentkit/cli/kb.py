@@ -11,12 +11,13 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, refuse_for_ragflow, user_errors
 
 
 @app.command()
 @user_errors
 def ingest(
+    ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files or directories."),
     kb: str = typer.Option(..., "--kb", help="Knowledge base: a directory, http://HOST:PORT/COLLECTION (Chroma) or ragflow://HOST:PORT/DATASET."),
     splitter: str = typer.Option("recursive", "--splitter", help="recursive | token | sentence | markdown | semantic."),
@@ -34,12 +35,17 @@ def ingest(
 ) -> None:
     """Chunk, embed and store documents; unchanged files add and embed nothing."""
     from agentkit.chunking import make_splitter
-    from agentkit.retrievers.open import open_knowledge_base
+    from agentkit.retrievers.open import is_ragflow, open_knowledge_base
 
-    split = make_splitter(splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap, size_unit=size_unit, tokenizer=tokenizer)
     # RAGFlow parses and chunks on its side (its chunk_method / parser_config live in the ragflow:// spec).
-    base = open_knowledge_base(kb, embedder=embedder, splitter=split)
-    bar, update = _progress("parsing" if kb.startswith("ragflow") else "embedding")
+    refuse_for_ragflow(ctx, kb, {"splitter": "--splitter", "chunk_size": "--chunk-size", "chunk_overlap": "--chunk-overlap", "size_unit": "--size-unit",
+                                 "tokenizer": "--tokenizer", "embedder": "--embedder", "tag": "--tag", "text_column": "--text-column"})
+    if is_ragflow(kb):
+        base = open_knowledge_base(kb)
+    else:
+        split = make_splitter(splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap, size_unit=size_unit, tokenizer=tokenizer)
+        base = open_knowledge_base(kb, embedder=embedder, splitter=split)
+    bar, update = _progress("parsing" if is_ragflow(kb) else "embedding")
     with bar:
         report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
     if not report.documents:
@@ -64,8 +70,9 @@ def ingest(
 @app.command()
 @user_errors
 def query(
+    ctx: typer.Context,
     text: str = typer.Argument(..., help="What to look up."),
-    kb: str = typer.Option(..., "--kb"),
+    kb: str = typer.Option(..., "--kb", help="Knowledge base: a directory, http://HOST:PORT/COLLECTION (Chroma) or ragflow://HOST:PORT/DATASET[,DATASET...]."),
     k: int = typer.Option(5, "--k"),
     mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: list[str] = typer.Option([], "--source", help="Only chunks of this source (repeatable)."),
@@ -79,6 +86,7 @@ def query(
     from agentkit.errors import KnowledgeBaseError
     from agentkit.retrievers.open import open_knowledge_base
 
+    refuse_for_ragflow(ctx, kb, {"mode": "--mode"})  # --tag, --mmr and --min-score the RAGFlow retriever refuses itself
     base = open_knowledge_base(kb, mode=mode)
     if not getattr(base, "is_server", True) and not Path(kb).is_dir():
         raise KnowledgeBaseError(f"no knowledge base at {kb}", "create it with: agentkit ingest PATH --kb " + kb)

@@ -11,17 +11,18 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, refuse_for_ragflow, user_errors
 
 
 @app.command()
 @user_errors
 def ask(
+    ctx: typer.Context,
     question: str = typer.Argument(..., help="The question to answer."),
     pipeline_name: str = typer.Option(None, "--pipeline", "-p", help="naive | rag | rag-agent (default: rag with --kb, else naive)."),
     pipeline_file: Path = typer.Option(None, "--pipeline-file", help="Use a saved pipeline: a Pipeline.save() file or a run's run.json."),
     llm: str = typer.Option(None, "--llm", help="LLM spec, e.g. llama-cpp://default, ollama://llama3.2:3b (default: $AGENTKIT_LLM)."),
-    kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory or http://HOST:PORT/COLLECTION."),
+    kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
     mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
@@ -41,6 +42,7 @@ def ask(
     if pipeline_file is not None:
         pipe = _replayed(pipeline_file, pipeline=pipeline_name, llm=llm, kb=kb, source=source, search_backend=search_backend, mode=mode, language=language)
     else:
+        refuse_for_ragflow(ctx, kb, {"mode": "--mode"})
         pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
                      temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
     result = pipe.run(question)
@@ -59,7 +61,7 @@ def demo(
     llm: str = typer.Option(None, "--llm", help="LLM spec (default: the embedded SmolLM2)."),
     docs: Path = typer.Option(Path("examples/docs"), "--docs"),
     questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions"),
-    kb: Path = typer.Option(DEMO_KB, "--kb"),
+    kb: str = typer.Option(str(DEMO_KB), "--kb", help="Where to build it: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
 ) -> None:
     """The main job: build a knowledge base from examples/ and answer questions over it with hybrid RAG."""
     from rich.table import Table
@@ -69,12 +71,13 @@ def demo(
     from agentkit.errors import InputError
     from agentkit.llm import GenerationParams, load_llm
     from agentkit.pipeline import Answer
-    from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.open import is_ragflow, open_knowledge_base
 
     if not questions.is_file():
         raise InputError(f"no questions file at {questions}", "run from the repository root or pass --questions")
     asked = [q.strip() for q in questions.read_text(encoding="utf-8").splitlines() if q.strip()]
-    base = KnowledgeBase(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
+    # RAGFlow chunks and ranks on its side; everywhere else the demo's own splitter and hybrid retrieval apply
+    base = open_knowledge_base(kb) if is_ragflow(kb) else open_knowledge_base(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
     report = base.ingest([docs], prune=True)
     out.print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
               f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
@@ -87,4 +90,5 @@ def demo(
         cites = "\n".join(f"{Path(s.source).name} [{s.start}:{s.end}]" for s in r.sources)
         table.add_row(r.question, r.answer, cites, "\n".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
     out.print(table)
-    out.print(f"[dim]model: {model.spec}; retrieval: hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)[/]")
+    how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)"
+    out.print(f"[dim]model: {model.spec}; retrieval: {how}[/]")

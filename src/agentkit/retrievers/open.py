@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentkit.errors import ConfigError
 from agentkit.spec import Spec, warn_deprecated
 
 
@@ -17,6 +18,13 @@ def open_knowledge_base(spec: str | Path | Any, **kwargs: Any) -> Any:
     if not isinstance(spec, str | Path):
         return spec
     text = str(spec)
+    if is_ragflow(text):
+        # RAGFlow embeds, chunks and ranks on the server: a local-only value is an error, never silently dropped
+        # (None, and mode "hybrid" — what RAGFlow does — pass).
+        for key, value in kwargs.items():
+            if value is not None and not (key == "mode" and value == "hybrid"):
+                raise ConfigError(f"--{key} does not apply to a RAGFlow knowledge base", RAGFLOW_HINTS.get(key, "RAGFlow decides it on the server"))
+        kwargs = {}
     if "://" not in text:  # a bare path is an embedded Chroma directory
         return registry("knowledge_base").create(Spec("chroma", text, {}, "", text), **kwargs)
     if text.startswith(("http://", "https://")):  # the old form of a Chroma server
@@ -24,3 +32,15 @@ def open_knowledge_base(spec: str | Path | Any, **kwargs: Any) -> Any:
         warn_deprecated(text, new)
         text = new
     return registry("knowledge_base").create(text, **kwargs)
+
+
+RAGFLOW_HINTS = {
+    "mode": "RAGFlow ranks on the server; weigh vectors against keywords with ?vector_similarity_weight=",
+    "embedder": "RAGFlow embeds with the dataset's own model (chosen when the dataset is created in RAGFlow)",
+    "splitter": "RAGFlow chunks on the server; set ?chunk_method= and ?chunk_token_num= in the ragflow:// spec",
+}
+
+
+def is_ragflow(spec: Any) -> bool:
+    """Whether ``spec`` names a RAGFlow knowledge base (``ragflow://`` or ``ragflows://``)."""
+    return isinstance(spec, str) and spec.startswith(("ragflow://", "ragflows://"))
