@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
+import gzip
 import json
+import os
+import socket
 import time
+import zlib
+from pathlib import Path
 
 import pytest
 
 from agentkit.errors import FetchError, InputError, SearchError
-from agentkit.tools import Fetcher, LocalSearch, Politeness, WebCache, check_url, clean_query, decode_body, is_public_address, load_search
+from agentkit.tools import (
+    Fetcher,
+    LocalSearch,
+    Politeness,
+    WebCache,
+    check_url,
+    clean_query,
+    decode_body,
+    is_public_address,
+    load_search,
+)
 from agentkit.tools.search import GoogleSearch, SearxngSearch
 from tests.conftest import run_cli
-from tests.web_site import BIG5_TEXT, GB_TEXT, INJECTION
+from tests.web_site import BIG5_TEXT, CODEC_BODIES, GB_TEXT, INJECTION, MULTI_GZIP_PARTS
 
 NO_WAIT = Politeness(min_interval=0, retries=2, base_delay=0.01, max_delay=0.02)
 
@@ -30,9 +46,50 @@ def test_non_public_addresses(address: str) -> None:
     assert not is_public_address(address)
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "140.112.8.116", "2001:4860:4860::8888"])
+@pytest.mark.parametrize("address", ["8.8.8.8", "140.112.8.116", "2001:4860:4860::8888", "64:ff9b::808:808", "2002:808:808::1"])
 def test_public_addresses(address: str) -> None:
     assert is_public_address(address)
+
+
+# IPv6 addresses that carry a private IPv4 inside, or are not globally routed at all.
+WRAPPED = [
+    "2002:7f00:1::1",  # 6to4 around 127.0.0.1
+    "2002:a00:1::1",  # 6to4 around 10.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 around 169.254.169.254 (cloud metadata)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1 (stored XOR-ed: 80ff:fffe)
+    "2001:0:c0a8:101:0:f227:f5ff:fefe",  # Teredo, server 192.168.1.1, client 10.0.1.1
+    "fec0::1",  # site-local
+    "fec0:0:0:ffff::1",
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix around 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # ... around 169.254.169.254
+    "64:ff9b::c0a8:1",  # ... around 192.168.0.1
+    "64:ff9b:1::a00:1",  # local-use NAT64 prefix
+    "64:ff9b:1:ffff::808:808",
+]
+
+
+@pytest.mark.parametrize("address", WRAPPED)
+def test_wrapped_private_ipv4_is_refused(address: str) -> None:
+    assert not is_public_address(address)
+
+
+@pytest.mark.parametrize("address", WRAPPED)
+def test_guard_refuses_names_resolving_to_wrapped_addresses(address: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Resolution is stubbed: the name 'tunnel.invalid' answers with the address; nothing is ever connected to."""
+
+    async def resolve(self, host, port, **kw):  # type: ignore[no-untyped-def]
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))]
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", resolve)
+    with pytest.raises(FetchError, match="non-public"):
+        asyncio.run(check_url("http://tunnel.invalid/x"))
+    page = Fetcher(timeout=5).fetch("http://tunnel.invalid/x")
+    assert not page.ok and "non-public" in page.error
+
+
+def test_guard_refuses_a_literal_tunnel_address() -> None:
+    with pytest.raises(FetchError, match="non-public"):
+        asyncio.run(check_url("http://[2002:7f00:1::1]:8080/"))
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://x", "javascript:alert(1)", "http://"])
@@ -88,6 +145,76 @@ def test_truncation_does_not_break_a_multibyte_character() -> None:
     body = "臺灣".encode("big5")[:-1]
     text, _ = decode_body(body, "big5")
     assert text == "臺"
+
+
+@pytest.mark.parametrize("codec", sorted(CODEC_BODIES))
+def test_codec_posing_as_charset_is_not_used(web_site, codec: str) -> None:  # type: ignore[no-untyped-def]
+    """zlib/bz2 would inflate ~50 KB into 50 MB of text, hex/base64/uu/rot13 would give bytes or raise, 'undefined'
+    always raises: none of them is a charset. The page is read as text (or skipped as binary), within the cap."""
+    cap = 100_000
+    for route in ("/charset/", "/html-charset/"):
+        page = fetcher(max_bytes=cap).fetch(web_site.url(route + codec))
+        assert isinstance(page.text, str) and isinstance(page.title, str)
+        assert len(page.text) <= cap and len(page.title) <= cap
+        assert page.ok or "binary" in page.error, page.error
+        if page.ok:
+            assert page.encoding != codecs.lookup(codec).name and codecs.lookup(page.encoding)._is_text_encoding  # type: ignore[attr-defined]
+    assert "hex page" not in fetcher().fetch(web_site.url("/charset/hex")).text  # not decoded as hex
+
+
+def test_codec_charsets_do_not_sink_a_batch(web_site) -> None:  # type: ignore[no-untyped-def]
+    urls = [web_site.url(f"/charset/{c}") for c in sorted(CODEC_BODIES)] + [web_site.url("/utf8.html")]
+    pages = fetcher(max_bytes=100_000).fetch_many(urls)
+    assert len(pages) == len(urls) and pages[-1].ok and "Jupiter" in pages[-1].text
+    assert all(isinstance(p.text, str) and len(p.text) <= 100_000 for p in pages)
+
+
+def test_decode_body_takes_only_whatwg_text_encodings() -> None:
+    bomb = zlib.compress(b"A" * 5_000_000)
+    text, encoding = decode_body(bomb, "zlib")
+    assert isinstance(text, str) and len(text) <= len(bomb) and encoding != "zlib"
+    assert decode_body(b"68656c6c6f", "hex") == ("68656c6c6f", "utf-8")
+    assert decode_body(b"plain words", "undefined") == ("plain words", "utf-8")
+    assert decode_body(b"+AGEAYgBj-", "utf-7") == ("+AGEAYgBj-", "utf-8")  # utf-7 is no web charset
+    assert decode_body(b"\\u81fa", "unicode_escape", html=False) == ("\\u81fa", "utf-8")
+    assert decode_body(b"<p>hi</p>", "base64")[0] == "<p>hi</p>"
+    # WHATWG label semantics: case, surrounding spaces and aliases as browsers read them
+    assert decode_body("臺灣".encode("big5"), " BIG5 ") == ("臺灣", "big5hkscs")
+    assert decode_body("中国".encode("gb2312"), "x-gbk") == ("中国", "gb18030")
+    assert decode_body("café".encode("cp1252"), "latin1") == ("café", "cp1252")
+    # a meta charset naming a codec is ignored as well
+    text, encoding = decode_body(b'<html><head><meta charset="rot13"></head><body>Uryyb</body></html>', None)
+    assert "Uryyb" in text and encoding == "utf-8"
+
+
+def test_multi_member_gzip_is_decoded_whole(web_site) -> None:  # type: ignore[no-untyped-def]
+    page = fetcher().fetch(web_site.url("/multigzip.html"))
+    assert page.ok and not page.truncated, page.error
+    assert "First member: Jupiter." in page.text and "Second member: Saturn has rings." in page.text
+    capped = fetcher(max_bytes=len(MULTI_GZIP_PARTS[0]) + 5).fetch(web_site.url("/multigzip.html"))
+    assert capped.ok and capped.truncated and "Saturn" not in capped.text
+
+
+def test_gzip_members_split_at_any_byte() -> None:
+    from agentkit.tools.fetch import _Decompressor
+
+    parts = [b"first member " * 50, "第二個成員".encode() * 30, b"third"]
+    body = b"".join(gzip.compress(p) for p in parts) + b"\0" * 8  # zero padding after the last member is allowed
+    for step in (1, 7, 64, len(body)):
+        decoder = _Decompressor("gzip")
+        out = b""
+        for i in range(0, len(body), step):
+            chunk, more = decoder.feed(body[i : i + step], 10_000)
+            out += chunk
+            assert not more
+        assert out == b"".join(parts)
+    # a cap inside the second member: output stops at the cap and says more was left
+    decoder = _Decompressor("gzip")
+    out, more = decoder.feed(body, len(parts[0]) + 10)
+    assert out == b"".join(parts)[: len(parts[0]) + 10] and more
+    # trailing garbage after a complete member ends the body
+    decoder = _Decompressor("gzip")
+    assert decoder.feed(gzip.compress(b"kept") + b"<html>junk", 100) == (b"kept", False)
 
 
 def test_hidden_injection_is_removed(web_site) -> None:  # type: ignore[no-untyped-def]
@@ -166,6 +293,88 @@ def test_fetching_is_concurrent(web_site) -> None:  # type: ignore[no-untyped-de
     pages = fetcher(concurrency=8).fetch_many(urls)
     assert all(p.ok for p in pages) and [p.text for p in pages] == [f"slow page {i}" for i in range(6)]
     assert time.perf_counter() - started < 3.5  # sequential would take 6 s
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_malformed_urls_are_per_page_errors(web_site, guard: bool) -> None:  # type: ignore[no-untyped-def]
+    bad = ["http://a..b/", "http://[::1", "http://xn--/", "http://host:99999/", "http://" + "a" * 70 + ".com/"]
+    pages = Fetcher(allow_private=not guard, timeout=5).fetch_many([*bad, web_site.url("/charset/base64"), web_site.url("/utf8.html")])
+    assert [p.url for p in pages[: len(bad)]] == bad
+    assert all(not p.ok and p.error for p in pages[: len(bad)])
+    assert all("malformed" in p.error or "port" in p.error for p in pages[: len(bad)]), [p.error for p in pages]
+    if not guard:
+        assert pages[-2].ok and isinstance(pages[-2].text, str) and pages[-1].ok and "Jupiter" in pages[-1].text
+
+
+def test_extraction_is_inside_the_page_timeout(web_site) -> None:  # type: ignore[no-untyped-def]
+    """A page that takes a minute to extract (a stand-in extractor sleeps on it) fails at its own time limit;
+    the fast pages of the same batch succeed."""
+    slow = fetcher(timeout=4, total_timeout=30, html_extractor="tests.slow_extractor:html_to_text")
+    started = time.perf_counter()
+    pages = slow.fetch_many([web_site.url("/slow-extract.html"), web_site.url("/utf8.html"), web_site.url("/big5.html")])
+    elapsed = time.perf_counter() - started
+    assert "timed out after 4s" in pages[0].error and not pages[0].text
+    assert pages[1].ok and "Jupiter" in pages[1].text and pages[2].ok and BIG5_TEXT in pages[2].text
+    assert elapsed < 12  # 4 s limit + starting workers on a loaded machine; never the 60 s the extractor wants
+
+
+def test_total_budget_covers_extraction(web_site) -> None:  # type: ignore[no-untyped-def]
+    slow = fetcher(timeout=30, total_timeout=4, html_extractor="tests.slow_extractor:html_to_text")
+    started = time.perf_counter()
+    pages = slow.fetch_many([web_site.url("/slow-extract.html"), web_site.url("/utf8.html"), web_site.url("/plain.txt")])
+    assert time.perf_counter() - started < 12
+    assert "total budget" in pages[0].error and pages[1].ok and pages[2].ok
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts child processes through /proc")
+def test_a_spinning_extraction_is_killed(web_site) -> None:  # type: ignore[no-untyped-def]
+    before = _children()
+    spin = fetcher(timeout=2, html_extractor="tests.slow_extractor:html_to_text")
+    page = spin.fetch(web_site.url("/spin-extract.html"))
+    assert "timed out" in page.error
+    assert _children() <= before  # the worker burning a core was killed, not abandoned
+
+
+def test_pathological_html_is_bounded_by_the_timeout(web_site) -> None:  # type: ignore[no-untyped-def]
+    """10 000 nested <div> and 15 000 <p>: the real extractor either finishes or is cut off at the time limit."""
+    started = time.perf_counter()
+    pages = fetcher(timeout=3, total_timeout=30).fetch_many([web_site.url("/nested.html"), web_site.url("/many-p.html"), web_site.url("/utf8.html")])
+    assert time.perf_counter() - started < 10
+    for page in pages[:2]:
+        assert page.ok or "timed out after 3s" in page.error, page.error
+    assert pages[2].ok and "Jupiter" in pages[2].text
+
+
+def test_cli_fetch_timeout_covers_extraction(web_site) -> None:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    proc = run_cli("fetch", web_site.url("/many-p.html"), "--allow-private", "--no-cache", "--timeout", "3", timeout=60)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0 or "timed out after 3s" in proc.stderr, proc.stderr
+    assert time.perf_counter() - started < 25  # CLI start-up (imports) on a loaded machine + 3 s
+
+
+def test_sync_api_works_inside_a_running_event_loop(web_site) -> None:  # type: ignore[no-untyped-def]
+    """As in a notebook cell: sync calls made while an event loop runs in this thread."""
+
+    async def cell() -> tuple:  # type: ignore[type-arg]
+        return fetcher().fetch(web_site.url("/utf8.html")), fetcher().fetch_many([web_site.url("/plain.txt"), web_site.url("/big5.html")])
+
+    page, pages = asyncio.run(cell())
+    assert page.ok and "Jupiter" in page.text
+    assert [p.ok for p in pages] == [True, True] and BIG5_TEXT in pages[1].text
 
 
 # ---- cache -----------------------------------------------------------------------------------

@@ -92,3 +92,17 @@ def test_cli_ask_rag_agent_with_web_source(pages) -> None:  # type: ignore[no-un
     data = json.loads(proc.stdout)
     assert [s["name"] for s in data["trace"]] == ["extract_question", "extract_keywords", "retrieve", "answer"]
     assert data["answer"].strip() and any(s["source"] == "https://www.ntu.edu.tw/president" for s in data["sources"])
+
+
+def test_malformed_urls_and_charsets_do_not_sink_the_pipeline(web_site) -> None:  # type: ignore[no-untyped-def]
+    """Search results with 'http://a..b/', 'http://[::1', 'http://xn--/', a lone surrogate in a host name and codec
+    charsets beside one good page: the failures are skipped (their snippets kept), the good page is read, and the
+    pipeline answers."""
+    search = SearxngSearch(web_site.url("/searxng-bad"), politeness=Politeness(min_interval=0, retries=0))
+    retriever = WebRetriever(search, fetcher=Fetcher(allow_private=True, timeout=10), n_results=7)
+    chunks = retriever.retrieve("how many moons does jupiter have", 8)
+    assert any(c.source == web_site.url("/utf8.html") and "95 known moons" in c.text for c in chunks)
+    assert any(c.text == "snippet 0" and c.source == "http://a..b/" for c in chunks)
+    llm = ScriptedLLM(["95 moons."])
+    result = pipeline.create("rag", llm, retriever=retriever, k=8).run("How many moons does Jupiter have?")
+    assert result.answer == "95 moons." and "95 known moons" in llm.calls[0][-1].content

@@ -6,18 +6,28 @@ Routes (GET):
   /binary.html (random bytes as text/html) /slow?s=1 (answers after s seconds) /slowloris (one byte/0.5 s)
   /redirect (→ /utf8.html) /loop (→ /loop) /status/N /google/search (recorded results page)
   /searxng/search (SearXNG JSON) /searxng429/search (always 429)
+  /searxng-bad/search (results with malformed URLs and hostile charsets beside a good page)
+  /charset/NAME (a body that declares a codec as its charset: zlib, bz2, base64, hex, rot13, uu, undefined)
+  /multigzip.html (two gzip members) /nested.html (10 000 nested <div>) /many-p.html (15 000 <p>)
+  /slow-extract.html, /spin-extract.html (fast to send; slow to extract with tests/slow_extractor.py)
 """
 
 from __future__ import annotations
 
+import base64
+import bz2
+import codecs
 import gzip
 import json
 import os
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.slow_extractor import SLOW_MARK, SPIN_MARK
 
 FIXTURES = Path(__file__).parent / "fixtures" / "web"
 
@@ -47,6 +57,19 @@ PAGES: dict[str, tuple[str, bytes]] = {
 }
 
 
+# Each body declares a codec as its charset; decoded with it, it would become 5 MB of text, bytes, or an error.
+CODEC_BODIES: dict[str, bytes] = {
+    "zlib": zlib.compress(b"A" * 5_000_000, 9),
+    "bz2": bz2.compress(b"A" * 5_000_000, 9),
+    "base64": base64.b64encode(b"<p>" + b"B" * 30_000 + b"</p>"),
+    "hex": "<html><body><p>hex page</p></body></html>".encode().hex().encode(),
+    "rot13": b"<html><body><p>Uryyb jbeyq</p></body></html>",
+    "uu": codecs.encode(b"<p>uu page</p>", "uu"),
+    "undefined": b"<html><body><p>undefined charset</p></body></html>",
+    "unicode_escape": b"<p>" + b"\\N{LATIN SMALL LETTER A}" * 100 + b"</p>",
+}
+MULTI_GZIP_PARTS = (_html("Two members", "<p>First member: Jupiter.</p>"), "<p>Second member: Saturn has rings.</p>")
+MULTI_GZIP = gzip.compress(MULTI_GZIP_PARTS[0].encode()) + gzip.compress(MULTI_GZIP_PARTS[1].encode())
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -74,6 +97,22 @@ class Handler(BaseHTTPRequestHandler):
         if path in PAGES:
             ctype, body = PAGES[path]
             return self._send(200, ctype, body)
+        if path.startswith("/charset/"):
+            name = path.rsplit("/", 1)[1]
+            return self._send(200, f"text/plain; charset={name}", CODEC_BODIES[name])
+        if path.startswith("/html-charset/"):
+            name = path.rsplit("/", 1)[1]
+            return self._send(200, f"text/html; charset={name}", CODEC_BODIES[name])
+        if path == "/multigzip.html":
+            return self._send(200, "text/html; charset=utf-8", MULTI_GZIP, {"Content-Encoding": "gzip"})
+        if path == "/nested.html":
+            return self._send(200, "text/html; charset=utf-8", _html("Nested", "<div>" * 10_000 + "deep text" + "</div>" * 10_000).encode())
+        if path == "/many-p.html":
+            return self._send(200, "text/html; charset=utf-8", _html("Many", "<p>para" * 15_000).encode())
+        if path == "/slow-extract.html":
+            return self._send(200, "text/html; charset=utf-8", _html("Slow", f"{SLOW_MARK}<p>never extracted</p>").encode())
+        if path == "/spin-extract.html":
+            return self._send(200, "text/html; charset=utf-8", _html("Spin", f"{SPIN_MARK}<p>never extracted</p>").encode())
         if path == "/huge.html":
             return self._send(200, "text/html; charset=utf-8", _html("Huge", "<p>" + "word " * 1_000_000 + "</p>").encode())
         if path == "/bomb.html":
@@ -108,6 +147,11 @@ class Handler(BaseHTTPRequestHandler):
                 {"title": "Broken", "url": f"{base}/status/404", "content": "a snippet that survives a 404"},
             ]
             return self._send(200, "application/json", json.dumps({"query": q, "results": rows}).encode())
+        if path == "/searxng-bad/search":
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            urls = ["http://a..b/", "http://[::1", "http://xn--/", "http://x\ud800.example/", f"{base}/charset/base64", f"{base}/charset/undefined", f"{base}/utf8.html"]
+            rows = [{"title": f"Result {i}", "url": url, "content": f"snippet {i}"} for i, url in enumerate(urls)]
+            return self._send(200, "application/json", json.dumps({"results": rows}).encode())
         if path == "/searxng429/search":
             return self._send(429, "text/plain", b"Too Many Requests")
         return self._send(404, "text/plain", b"not found")

@@ -3,19 +3,24 @@
 Backends with native tool calling (OpenAI-compatible servers) get the tools as ``tools`` and answer with
 ``tool_calls``; the others use a JSON protocol, constrained by a schema where the backend supports it (a
 grammar on llama.cpp): ``{"tool": NAME, "arguments": {...}}`` or ``{"answer": "..."}``. Tool results (cut to ``max_tool_chars``) and
-tool errors go back to the model as observations; every call is in the trace. When the steps run out, the
-model must answer from what it has.
+tool errors go back to the model as observations, fenced like context blocks, with a header that carries a
+per-run random mark and, for tools that return web content (``Tool.untrusted``), the untrusted note; every
+call is in the trace. Each call has ``tool_timeout`` seconds: a tool that hangs becomes an error observation
+and the agent goes on. When the steps run out, the model must answer from what it has.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentkit.agents.llm_agent import block_header, fence, new_nonce
 from agentkit.errors import ConfigError
 from agentkit.llm import LLM, GenerationParams, load_llm
 from agentkit.llm.base import Message
@@ -71,9 +76,11 @@ def parse_action(text: str) -> dict[str, Any]:
 
 class ToolAgent:
     def __init__(self, llm: LLM | str | None, tools: Sequence[Tool], max_steps: int = 5, max_tool_chars: int = 2000, params: GenerationParams | None = None,
-                 native: bool = True) -> None:
+                 native: bool = True, tool_timeout: float = 30.0) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps={max_steps} must be >= 1", "allow at least one step")
+        if not tool_timeout > 0 or max_tool_chars < 1:
+            raise ConfigError(f"tool_timeout={tool_timeout} and max_tool_chars={max_tool_chars} must be positive", "pass seconds > 0 and a character cap >= 1")
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate tool names: {names}", "give every tool its own name")
@@ -81,6 +88,8 @@ class ToolAgent:
         self.tools = {t.name: t for t in tools}
         self.max_steps = max_steps
         self.max_tool_chars = max_tool_chars
+        #: seconds each tool call may take; a call that runs over is abandoned (a thread cannot be killed)
+        self.tool_timeout = tool_timeout
         self.params = (params or GenerationParams(max_tokens=256)).replace(json_schema=_schema(tools) if tools else None)
         #: use the backend's native tool calling when it has one (else the JSON protocol)
         self.native = native
@@ -90,6 +99,7 @@ class ToolAgent:
         params = self.params.replace(json_schema=None, tools=tuple(t.spec() for t in self.tools.values()))
         messages = [Message("system", "You are an assistant that can use tools. Call a tool when it helps; answer as soon as you can."), Message("user", question)]
         run = ToolRun("")
+        nonce = new_nonce(question)
         for step in range(1, self.max_steps + 1):
             run.steps = step
             completion = self.llm.generate(messages, params)
@@ -101,7 +111,10 @@ class ToolAgent:
             for c in completion.tool_calls:
                 call = self._call(c["name"], c["arguments"])
                 run.calls.append(call)
-                messages.append(Message("tool", call.result, tool_call_id=c["id"]))
+                # The tool role already frames a result; web content is fenced and labelled on top of it.
+                untrusted = call.tool in self.tools and self.tools[call.tool].untrusted
+                content = self._observation(call, nonce, len(run.calls)) if untrusted else call.result
+                messages.append(Message("tool", content, tool_call_id=c["id"]))
         run.stopped = "max_steps"
         messages.append(Message("user", "No more tool calls. Answer the question now from the tool results."))
         run.answer = self.llm.generate(messages, params.replace(tools=None)).text.strip()
@@ -113,6 +126,7 @@ class ToolAgent:
         catalog = "\n".join(json.dumps(t.spec(), ensure_ascii=False) for t in self.tools.values())
         messages = [Message("system", SYSTEM.format(tools=catalog)), Message("user", question)]
         run = ToolRun("")
+        nonce = new_nonce(question)
         for step in range(1, self.max_steps + 1):
             run.steps = step
             reply = self.llm.generate(messages, self.params).text
@@ -123,13 +137,21 @@ class ToolAgent:
                 return run
             call = self._call(str(name), action.get("arguments") or {})
             run.calls.append(call)
-            messages += [Message("assistant", reply), Message("user", f"Observation from {call.tool}{' (error)' if call.error else ''}:\n{call.result}")]
+            messages += [Message("assistant", reply), Message("user", self._observation(call, nonce, len(run.calls)))]
         # Out of steps: one last turn without tools.
         run.stopped = "max_steps"
         messages.append(Message("user", "No more tool calls. Answer the question now from the observations."))
         final = self.llm.generate(messages, self.params.replace(json_schema={"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})).text
         run.answer = str(parse_action(final).get("answer", final)).strip()
         return run
+
+    def _observation(self, call: ToolCall, nonce: str, index: int) -> str:
+        """A tool result as the model sees it: fenced, with a header the result itself cannot forge."""
+        tool = self.tools.get(call.tool)
+        label = f"tool {call.tool}{' (error)' if call.error else ''}"
+        header = block_header(f"observation {index}", label, bool(tool and tool.untrusted), nonce)
+        mark = fence(call.result)
+        return f"Observation from {call.tool}{' (error)' if call.error else ''}:\n{mark}\n{header}\n{call.result}\n{mark}"
 
     def _call(self, name: str, arguments: Any) -> ToolCall:
         started = time.perf_counter()
@@ -138,11 +160,30 @@ class ToolAgent:
             return ToolCall(name, {}, f"unknown tool '{name}'; available: {', '.join(self.tools)}", True, 0.0)
         if not isinstance(arguments, dict):
             return ToolCall(name, {}, "arguments must be a JSON object", True, 0.0)
-        try:
-            result = str(tool(**arguments))
-            error = False
-        except Exception as exc:  # a tool's failure is an observation for the model, not a crash
-            result, error = f"{type(exc).__name__}: {exc}", True
+        result, error = _call_with_timeout(tool, arguments, self.tool_timeout)
         if len(result) > self.max_tool_chars:
             result = result[: self.max_tool_chars] + f"\n[... cut: {len(result) - self.max_tool_chars} more characters]"
         return ToolCall(name, arguments, result, error, time.perf_counter() - started)
+
+
+def _call_with_timeout(tool: Tool, arguments: dict[str, Any], timeout: float) -> tuple[str, bool]:
+    """(result text, is_error). The tool runs in a daemon thread that is abandoned if it overruns: Python cannot
+    kill a thread, but the agent stops waiting, and a daemon thread never holds up the interpreter's exit.
+    (Tools are closures over live objects — retrievers, clients — so a process, which could be killed, would
+    not have them.)"""
+    outcome: list[tuple[str, bool]] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome.append((str(tool(**arguments)), False))
+        except Exception as exc:  # noqa: BLE001 - a tool's failure is an observation for the model, not a crash
+            outcome.append((f"{type(exc).__name__}: {exc}", True))
+        finally:
+            done.set()
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name=f"agentkit-tool-{tool.name}", daemon=True).start()
+    if not done.wait(timeout) or not outcome:
+        return f"TimeoutError: tool '{tool.name}' did not answer within {timeout:g}s", True
+    return outcome[0]

@@ -56,7 +56,8 @@ class WebRetriever:
         return cls(data["search"], Fetcher(**data.get("fetcher", {})), data.get("n_results", 3), max_chunks_per_page=data.get("max_chunks_per_page", 3))
 
     def pages(self, query: str) -> list[tuple[SearchResult, str, str]]:
-        """(result, page text, title) for each hit that yielded text; failures are logged and skipped."""
+        """(result, page text, title) for each hit that yielded text; a page that failed (a malformed URL, a refused
+        address, a timeout, a hostile charset: ``Page.error``) is logged and skipped, keeping the engine's snippet."""
         results = self.search.search(query, self.n_results)
         to_fetch = [r for r in results if not r.text]
         fetched = dict(zip((r.url for r in to_fetch), self.fetcher.fetch_many([r.url for r in to_fetch]))) if to_fetch else {}
@@ -80,7 +81,8 @@ class WebRetriever:
         metas: list[dict[str, Any]] = []
         for result, text, title in self.pages(query):
             for chunk in self.splitter.split(text):
-                ids.append(hashlib.sha256(f"{result.url}\0{chunk.start}\0{chunk.text}".encode()).hexdigest()[:32])
+                # surrogatepass: a URL from a search engine's JSON may hold a lone surrogate ("\ud800")
+                ids.append(hashlib.sha256(f"{result.url}\0{chunk.start}\0{chunk.text}".encode("utf-8", "surrogatepass")).hexdigest()[:32])
                 texts.append(chunk.text)
                 metas.append({"source": result.url, "start": chunk.start, "end": chunk.end, "title": title, "rank": result.rank, "untrusted": True, "backend": result.backend})
         if not ids:

@@ -1,16 +1,17 @@
 """Fetching web pages concurrently and safely.
 
 Every hop of a redirect chain passes the URL guard (``tools.safety``); each page has its own time limit
-and the batch a total budget, so one slow-loris page cannot hold up the rest; bodies are read (and
-decompressed) up to ``max_bytes`` and no further, so a huge page or a gzip bomb is bounded; only HTML and
-plain text are read. A failure is reported on that page (``Page.error``) and never stops the others.
+and the batch a total budget, both covering the download *and* the text extraction (which runs in a worker
+process that is killed when time is up), so one slow-loris or slow-to-parse page cannot hold up the rest;
+bodies are read (and decompressed, every gzip member) up to ``max_bytes`` and no further, and the decoded
+text is capped too, so a huge page, a gzip bomb or a codec posing as a charset is bounded; only HTML and
+plain text are read. Any failure — a malformed URL, a bad charset, a crash — is reported on that page
+(``Page.error``) and never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import re
 import time
 import zlib
 from collections.abc import Sequence
@@ -19,21 +20,20 @@ from typing import Any
 
 import httpx
 
+from agentkit.concurrency import run_sync
 from agentkit.errors import FetchError
-from agentkit.loaders import html_to_text
 from agentkit.tools.cache import WebCache
+from agentkit.tools.extract import (
+    DEFAULT_HTML_EXTRACTOR,
+    ExtractorPool,
+    decode_body,
+    looks_binary,
+)
 from agentkit.tools.safety import check_url
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 agentkit/0.1"
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-# WHATWG maps these labels to supersets; decoding with the narrow codec would fail on common pages.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030", "csgb2312": "gb18030", "chinese": "gb18030",
-    "big5": "big5hkscs", "big5-hkscs": "big5hkscs", "x-x-big5": "big5hkscs", "cn-big5": "big5hkscs", "csbig5": "big5hkscs",
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
-    "x-sjis": "shift_jis", "shift-jis": "shift_jis",
-}
+__all__ = ["Fetcher", "Page", "decode_body", "looks_binary"]
 
 
 @dataclass(frozen=True)
@@ -63,67 +63,20 @@ class Page:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def _codec(label: str | None) -> str | None:
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    label = _CHARSET_ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _decode_strict(body: bytes, codec: str) -> str | None:
-    # Incremental decoding tolerates a multi-byte character cut by truncation at the very end.
-    try:
-        return codecs.getincrementaldecoder(codec)("strict").decode(body, final=False)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
-def decode_body(body: bytes, header_charset: str | None = None, html: bool = True) -> tuple[str, str]:
-    """(text, encoding): BOM, then the HTTP header's charset, then ``<meta charset>``, then charset-normalizer.
-
-    A declared charset that does not decode cleanly is not trusted (pages lie); the detector decides.
-    """
-    if body.startswith(codecs.BOM_UTF8):
-        return body[3:].decode("utf-8", "replace"), "utf-8"
-    declared = [header_charset]
-    if html:
-        match = _META_CHARSET.search(body[:4096])
-        declared.append(match.group(1).decode("ascii", "ignore") if match else None)
-    for label in declared:
-        codec = _codec(label)
-        if codec and (text := _decode_strict(body, codec)) is not None:
-            return text, codec
-    if (text := _decode_strict(body, "utf-8")) is not None:
-        return text, "utf-8"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(body[:200_000]).best()
-    codec = _codec(best.encoding) if best is not None else None
-    if codec:
-        return body.decode(codec, "replace"), codec
-    return body.decode("utf-8", "replace"), "utf-8"
-
-
-def looks_binary(body: bytes) -> bool:
-    head = body[:8192]
-    if b"\x00" in head:
-        return True
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
-    return bool(head) and control / len(head) > 0.1
-
-
 class _Decompressor:
-    """gzip/deflate with an output cap, so a bomb inflates to ``limit`` bytes and no more."""
+    """gzip/deflate with an output cap, so a bomb inflates to ``limit`` bytes and no more.
+
+    A gzip body may hold several members back to back (RFC 1952; ``cat a.gz b.gz``): all are decoded, as
+    ``gzip -d`` does; zero padding after the last member is skipped, and other trailing bytes end the body.
+    """
 
     def __init__(self, encoding: str) -> None:
         encoding = encoding.strip().lower()
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._done = False  # trailing garbage after a complete gzip member: ignore the rest
         if encoding in ("", "identity"):
             self._z = None
-        elif encoding in ("gzip", "x-gzip"):
+        elif self._gzip:
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._z = zlib.decompressobj()
@@ -134,18 +87,41 @@ class _Decompressor:
         """Decoded bytes (at most ``limit``) and whether output was left over."""
         if self._z is None:
             return data[:limit], len(data) > limit
-        try:
-            out = self._z.decompress(data, limit)
-        except zlib.error as exc:
-            raise FetchError(f"corrupt compressed body ({exc})", "the server sent a broken page") from None
-        return out, bool(self._z.unconsumed_tail)
+        out = bytearray()
+        while not self._done:
+            if self._z.eof:
+                if not self._gzip:
+                    break
+                data = (self._z.unused_data + data).lstrip(b"\0")
+                if not data:
+                    break
+                if not data.startswith(b"\x1f\x8b"[: len(data)]):
+                    self._done = True
+                    break
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            room = limit - len(out)
+            if room <= 0:  # zlib's max_length=0 would mean "no limit"
+                return bytes(out), True
+            try:
+                out += self._z.decompress(data, room)
+            except zlib.error as exc:
+                raise FetchError(f"corrupt compressed body ({exc})", "the server sent a broken page") from None
+            if self._z.unconsumed_tail:
+                return bytes(out), True
+            if not (self._z.eof and self._z.unused_data):
+                break
+            data = b""
+        return bytes(out), False
 
 
 class Fetcher:
     """Fetches pages: ``fetch(url)``, ``fetch_many(urls)`` (and ``afetch``/``afetch_many``).
 
-    ``timeout`` bounds each page (connect + every byte, so a trickling server is cut off); ``total_timeout``
-    bounds a whole ``fetch_many``; ``max_bytes`` caps the decoded body (the text is marked ``truncated``).
+    ``timeout`` bounds each page: connect, every byte (so a trickling server is cut off) and the extraction of
+    its text; ``total_timeout`` bounds a whole ``fetch_many``; ``max_bytes`` caps the decompressed body and the
+    decoded text (the page is marked ``truncated``). ``html_extractor`` is an importable ``module:function``
+    mapping HTML to (text, title); it runs in a worker process. The sync methods also work inside a running
+    event loop (a notebook).
     """
 
     def __init__(
@@ -159,11 +135,14 @@ class Fetcher:
         user_agent: str = DEFAULT_USER_AGENT,
         cache: WebCache | None = None,
         verify: bool = True,
+        html_extractor: str = DEFAULT_HTML_EXTRACTOR,
     ) -> None:
         if timeout <= 0 or total_timeout <= 0:
             raise FetchError(f"timeouts must be positive (timeout={timeout}, total_timeout={total_timeout})", "pass seconds > 0")
         if max_bytes < 1:
             raise FetchError(f"max_bytes={max_bytes} must be >= 1", "pass a positive byte cap")
+        if not all(html_extractor.partition(":")[::2]):
+            raise FetchError(f"html_extractor={html_extractor!r} is not 'module:function'", f"e.g. {DEFAULT_HTML_EXTRACTOR!r}")
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
@@ -173,20 +152,22 @@ class Fetcher:
         self.user_agent = user_agent
         self.cache = cache
         self.verify = verify
+        self.html_extractor = html_extractor
 
     # ---- public API ----------------------------------------------------------------------------
 
     def fetch(self, url: str) -> Page:
-        return asyncio.run(self.afetch(url))
+        return run_sync(self.afetch(url))
 
     def fetch_many(self, urls: Sequence[str]) -> list[Page]:
-        return asyncio.run(self.afetch_many(urls))
+        return run_sync(self.afetch_many(urls))
 
     async def afetch(self, url: str) -> Page:
         return (await self.afetch_many([url]))[0]
 
     async def afetch_many(self, urls: Sequence[str]) -> list[Page]:
-        """Pages in the order of ``urls``; failures carry ``error``. Returns within ``total_timeout``."""
+        """Pages in the order of ``urls``; failures carry ``error``. Returns within ``total_timeout``
+        (plus the moment it takes to stop the extraction workers). Never raises for one page's sake."""
         pages: dict[int, Page] = {}
         todo: list[tuple[int, str]] = []
         for i, url in enumerate(urls):
@@ -199,11 +180,14 @@ class Fetcher:
             limits = httpx.Limits(max_connections=self.concurrency)
             timeout = httpx.Timeout(self.timeout)
             gate = asyncio.Semaphore(self.concurrency)
-            async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, limits=limits, verify=self.verify, trust_env=False) as client:
+            async with (
+                httpx.AsyncClient(follow_redirects=False, timeout=timeout, limits=limits, verify=self.verify, trust_env=False) as client,
+                ExtractorPool(min(self.concurrency, len(todo))) as extractors,
+            ):
 
                 async def one(url: str) -> Page:
                     async with gate:
-                        return await self._timed(client, url)
+                        return await self._timed(client, extractors, url)
 
                 tasks = {asyncio.create_task(one(url)): (i, url) for i, url in todo}
                 done, pending = await asyncio.wait(tasks, timeout=self.total_timeout)
@@ -224,23 +208,28 @@ class Fetcher:
 
     def _cache_key(self, url: str) -> str:
         # A page fetched with allow_private must not be served to a fetcher that forbids it.
-        return f"{'private-ok' if self.allow_private else 'public'}|{url}"
+        extractor = "" if self.html_extractor == DEFAULT_HTML_EXTRACTOR else f"{self.html_extractor}|"
+        return f"{'private-ok' if self.allow_private else 'public'}|{extractor}{url}"
 
     # ---- one page ------------------------------------------------------------------------------
 
-    async def _timed(self, client: httpx.AsyncClient, url: str) -> Page:
+    async def _timed(self, client: httpx.AsyncClient, extractors: ExtractorPool, url: str) -> Page:
         started = time.perf_counter()
         try:
-            page = await asyncio.wait_for(self._get(client, url), self.timeout)
+            page = await asyncio.wait_for(self._get(client, extractors, url), self.timeout)
         except FetchError as exc:
             page = Page(url, error=exc.message)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException):
             page = Page(url, error=f"timed out after {self.timeout:g}s")
         except httpx.HTTPError as exc:
             page = Page(url, error=_describe(exc))
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a malformed host or Location (IDNA) past the guard
+            page = Page(url, error=f"refused {url!r}: malformed URL ({exc})")
+        except Exception as exc:  # noqa: BLE001 - one hostile page must never sink the batch
+            page = Page(url, error=f"failed: {type(exc).__name__}: {exc}")
         return Page(**{**page.to_dict(), "seconds": time.perf_counter() - started})
 
-    async def _get(self, client: httpx.AsyncClient, url: str) -> Page:
+    async def _get(self, client: httpx.AsyncClient, extractors: ExtractorPool, url: str) -> Page:
         current = url
         headers = {"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1", "Accept-Encoding": "gzip, deflate"}
         for _ in range(self.max_redirects + 1):
@@ -263,7 +252,9 @@ class Fetcher:
                 charset = _param(params, "charset")
             finally:
                 await response.aclose()
-            return self._page(url, current, response.status_code, mime, charset, body, truncated)
+            # Still inside the page's wait_for: a page that is slow to extract times out like a slow download.
+            text = await extractors.extract(body, mime, charset, self.max_bytes, self.html_extractor)
+            return Page(url, current, response.status_code, text.title, text.text, text.content_type, text.encoding, truncated or text.truncated)
         raise FetchError(f"too many redirects (more than {self.max_redirects}) starting at {url}")
 
     async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
@@ -278,16 +269,6 @@ class Fetcher:
             if size > self.max_bytes or more or raw > self.max_bytes * 4:
                 return b"".join(parts)[: self.max_bytes], True
         return b"".join(parts), False
-
-    def _page(self, url: str, final_url: str, status: int, mime: str, charset: str | None, body: bytes, truncated: bool) -> Page:
-        if looks_binary(body):
-            raise FetchError(f"skipped: binary content served as '{mime or 'no content type'}'")
-        is_html = mime != "text/plain" and (mime in ("text/html", "application/xhtml+xml") or b"<html" in body[:2048].lower())
-        text, encoding = decode_body(body, charset, html=is_html)
-        title = ""
-        if is_html:
-            text, title = html_to_text(text)
-        return Page(url, final_url, status, title, text, mime or ("text/html" if is_html else "text/plain"), encoding, truncated)
 
 
 def _pinned_request(client: httpx.AsyncClient, url: str, address: str | None, headers: dict[str, str]) -> httpx.Request:
