@@ -284,7 +284,7 @@ def test_cli_run_score_compare(tmp_path) -> None:  # type: ignore[no-untyped-def
     for name in ("naive", "rag-agent"):
         out = tmp_path / name
         proc = run_cli("hw01", "run", "--questions", str(gold), "--out", str(out), "--pipeline", name, "--source", "web",
-                       "--search-backend", f"local:{PAGES}", "--max-tokens", "24")
+                       "--search-backend", f"local://{PAGES}", "--max-tokens", "24")
         assert proc.returncode == 0, proc.stderr
         assert len(load_answers(out)) == 4 and (out / "trace.jsonl").exists()
         runs.append(str(out))

@@ -499,7 +499,7 @@ def test_local_backend_chinese_and_english(tmp_path) -> None:
 def test_search_cache(tmp_path) -> None:
     (tmp_path / "a.md").write_text("Jupiter is big.", encoding="utf-8")
     cache = WebCache(tmp_path / "w.sqlite")
-    backend = load_search(f"local:{tmp_path}", cache)
+    backend = load_search(f"local://{tmp_path}", cache)
     first = backend.search("jupiter", 1)
     assert backend.search("jupiter", 1) == first and cache.hits == 1
 
@@ -528,10 +528,10 @@ def test_cli_fetch_failure_exit_code(web_site) -> None:  # type: ignore[no-untyp
 
 def test_cli_search_local(tmp_path) -> None:
     (tmp_path / "a.md").write_text("Jupiter has 95 moons.", encoding="utf-8")
-    proc = run_cli("search", "jupiter moons", "--backend", f"local:{tmp_path}", "--json")
+    proc = run_cli("search", "jupiter moons", "--backend", f"local://{tmp_path}", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["title"] == "Jupiter has 95 moons."
-    bad = run_cli("search", "  ", "--backend", f"local:{tmp_path}")
+    bad = run_cli("search", "  ", "--backend", f"local://{tmp_path}")
     assert bad.returncode != 0 and "empty" in bad.stderr
 
 

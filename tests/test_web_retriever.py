@@ -27,7 +27,7 @@ def pages(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def test_local_web_retriever_spans_and_untrusted(pages) -> None:  # type: ignore[no-untyped-def]
-    chunks = WebRetriever(f"local:{pages}").retrieve("臺大校長是誰", 3)
+    chunks = WebRetriever(f"local://{pages}").retrieve("臺大校長是誰", 3)
     top = chunks[0]
     assert top.source == "https://www.ntu.edu.tw/president" and "陳文章" in top.text
     assert top.metadata["untrusted"] is True and top.metadata["title"] == "國立臺灣大學"
@@ -56,7 +56,7 @@ def test_fetched_pages_ranked_and_injection_never_reaches_prompt(web_site) -> No
 
 def test_per_page_cap(pages) -> None:  # type: ignore[no-untyped-def]
     (pages / "long.md").write_text("\n\n".join(f"Jupiter fact number {i}: Jupiter is a gas giant." for i in range(40)), encoding="utf-8")
-    chunks = WebRetriever(f"local:{pages}", max_chunks_per_page=2).retrieve("jupiter gas giant", 6)
+    chunks = WebRetriever(f"local://{pages}", max_chunks_per_page=2).retrieve("jupiter gas giant", 6)
     per_source: dict[str, int] = {}
     for c in chunks:
         per_source[c.source] = per_source.get(c.source, 0) + 1
@@ -71,7 +71,7 @@ def test_both_sources_fused(pages, tmp_path, hash_embedder) -> None:  # type: ig
     docs.mkdir()
     (docs / "saturn.md").write_text("Saturn's rings are made of ice.", encoding="utf-8")
     KnowledgeBase(kb_dir, embedder=hash_embedder).ingest([docs])
-    both = MultiRetriever({"kb": KnowledgeBase(kb_dir, embedder=hash_embedder), "web": WebRetriever(f"local:{pages}")})
+    both = MultiRetriever({"kb": KnowledgeBase(kb_dir, embedder=hash_embedder), "web": WebRetriever(f"local://{pages}")})
     sources = {c.source.rsplit("/", 1)[-1] for c in both.retrieve("saturn rings jupiter", 4)}
     assert "saturn.md" in sources and "jupiter.md" in sources
 
@@ -87,7 +87,7 @@ def test_build_retriever_errors() -> None:
 
 @pytest.mark.slow
 def test_cli_ask_rag_agent_with_web_source(pages) -> None:  # type: ignore[no-untyped-def]
-    proc = run_cli("ask", "臺大的校長是誰？", "--pipeline", "rag-agent", "--source", "web", "--search-backend", f"local:{pages}", "--max-tokens", "32", "--json")
+    proc = run_cli("ask", "臺大的校長是誰？", "--pipeline", "rag-agent", "--source", "web", "--search-backend", f"local://{pages}", "--max-tokens", "32", "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [s["name"] for s in data["trace"]] == ["extract_question", "extract_keywords", "retrieve", "answer"]

@@ -27,7 +27,7 @@ def hw01_run(
     pipeline_file: Path = typer.Option(None, "--pipeline-file", help="Replay a saved pipeline: a run's run.json or a Pipeline.save() file."),
     llm: str = typer.Option(None, "--llm", help="LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
     source: str = typer.Option(None, "--source", help="web | kb | both (default: web; ignored by naive)."),
-    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR."),
+    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR."),
     kb: str = typer.Option(None, "--kb", help="Knowledge base for --source kb|both: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     k: int = typer.Option(4, "--k", help="Chunks given to the answer step."),
     fmt: str = typer.Option("auto", "--format", help="auto | gold | questions."),

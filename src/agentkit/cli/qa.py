@@ -26,7 +26,7 @@ def ask(
     k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
     mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
     source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
-    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng:URL | local:DIR (default: $AGENTKIT_SEARCH or google)."),
+    search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR (default: $AGENTKIT_SEARCH or google)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let the web source fetch loopback/private addresses."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
     refresh: bool = typer.Option(False, "--refresh", help="Search and fetch anew, then update the cache."),

@@ -18,7 +18,7 @@ from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _we
 @user_errors
 def search(
     query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
-    backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng:URL | local:DIR, options as name?key=value."),
+    backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR, options as name?key=value."),
     n: int = typer.Option(3, "--n", help="Results to return (at most 20)."),
     no_cache: bool = typer.Option(False, "--no-cache"),
     refresh: bool = typer.Option(False, "--refresh"),

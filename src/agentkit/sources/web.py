@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class WebRetriever:
-    """``WebRetriever("local:./pages")``, ``WebRetriever(GoogleSearch(lang="zh-TW"), fetcher=Fetcher(timeout=5))``.
+    """``WebRetriever("local://./pages")``, ``WebRetriever(GoogleSearch(lang="zh-TW"), fetcher=Fetcher(timeout=5))``.
 
     ``n_results`` pages are read per query (the HW01 notebook reads the top 3 of 2x over-fetched hits).
     """
