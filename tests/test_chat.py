@@ -27,6 +27,7 @@ from agentkit.llm.scripted import ScriptedLLM
 from agentkit.tools.functions import Tool, calculate, calculator
 from tests.conftest import ROOT, free_port
 from tests.ollama_double import OllamaDouble
+from tests.openai_double import OpenAIDouble
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -397,52 +398,10 @@ def test_chat_effort_high_on_the_default_model(tmp_path) -> None:  # type: ignor
     assert run.stdout.strip() and "could not analyze" not in run.stdout
 
 
-class ToolCallingServer:
-    """An OpenAI-compatible protocol double that answers the first request with a streamed tool call (id and
-    name first, arguments in fragments, as OpenAI streams them) and later requests with text."""
-
-    def __init__(self) -> None:
-        import json as _json
-
-        self.bodies: list[dict] = []
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                bodies.append(body)
-                if any(m["role"] == "tool" for m in body["messages"]):
-                    deltas = [{"content": "The answer is "}, {"content": "50."}]
-                    finish = "stop"
-                else:
-                    deltas = [
-                        {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": ""}}]},
-                        {"tool_calls": [{"index": 0, "function": {"arguments": '{"expression": '}}]},
-                        {"tool_calls": [{"index": 0, "function": {"arguments": '"20+30"}'}}]},
-                    ]
-                    finish = "tool_calls"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                for i, delta in enumerate(deltas):
-                    event = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish if i == len(deltas) - 1 else None}]}
-                    self.wfile.write(f"data: {_json.dumps(event)}\n\n".encode())
-                self.wfile.write(b"data: [DONE]\n\n")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_native_tool_calling_with_an_openai_server() -> None:
     from agentkit.llm.openai_compat import OpenAICompatLLM
 
-    server = ToolCallingServer()
-    try:
+    with OpenAIDouble() as server:
         run = ToolAgent(OpenAICompatLLM(server.url, "tool-model"), [calculator], max_steps=3).run("What is 20+30?")
         assert run.answer == "The answer is 50." and [c.to_dict()["result"] for c in run.calls] == ["50"]
         first, second = server.bodies
@@ -450,5 +409,3 @@ def test_native_tool_calling_with_an_openai_server() -> None:
         assistant = next(m for m in second["messages"] if m.get("tool_calls"))
         assert assistant["tool_calls"][0]["function"] == {"name": "calculator", "arguments": '{"expression": "20+30"}'}
         assert {"role": "tool", "content": "50", "tool_call_id": "call_1"} in second["messages"]
-    finally:
-        server.server.shutdown()
