@@ -4,7 +4,6 @@ Real embedded model, real Chroma stores, ChatOllama against the Ollama protocol 
 from __future__ import annotations
 
 import pytest
-
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel

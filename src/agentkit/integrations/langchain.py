@@ -18,9 +18,11 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.output_parsers import BaseOutputParser, JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -125,18 +127,20 @@ class AgentkitChatModel(BaseChatModel):
     def _params(self, stop: list[str] | None, **changes: Any) -> GenerationParams:
         return GenerationParams(max_tokens=self.max_tokens, temperature=self.temperature, stop=tuple(stop or ()), **changes)
 
-    def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | Any], *, tool_choice: str | None = None, **kwargs: Any) -> Runnable[Any, BaseMessage]:
+    def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | Any], *, tool_choice: str | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """This model with ``tools`` (LangChain tools, functions, pydantic models or OpenAI specs) offered on every call."""
         if tool_choice not in (None, "auto"):
             raise ConfigError(f"tool_choice={tool_choice!r} is not supported by agentkit backends", "leave tool_choice unset (the model decides)")
         specs = [convert_to_openai_tool(t)["function"] for t in tools]
-        return self.bind(tools=specs, **kwargs)
+        return self.bind(tools=specs, **kwargs)  # type: ignore[return-value]  # the same binding LangChain's own models return
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any) -> Runnable[Any, Any]:
         """Replies constrained to ``schema`` and parsed: a pydantic model's instance, or a dict for a JSON schema
         (or an OpenAI function spec / TypedDict). With ``include_raw``: ``{"raw", "parsed", "parsing_error"}``."""
         if kwargs:
             raise ConfigError(f"unsupported with_structured_output option(s): {', '.join(sorted(kwargs))}", "pass only schema and include_raw")
+        parser: BaseOutputParser[Any]
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             json_schema, parser = schema.model_json_schema(), PydanticOutputParser(pydantic_object=schema)
         else:
@@ -192,7 +196,7 @@ class AgentkitChatModel(BaseChatModel):
         if kwargs.get("tools") or kwargs.get("json_schema"):
             # Tool calls and structured replies are only known whole: one chunk carries them.
             message = self._message(*self._complete(messages, stop, **kwargs))
-            chunks = [{"name": c["name"], "args": json.dumps(c["args"], ensure_ascii=False), "id": c["id"], "index": i} for i, c in enumerate(message.tool_calls)]
+            chunks = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"], ensure_ascii=False), id=c["id"], index=i) for i, c in enumerate(message.tool_calls)]
             yield ChatGenerationChunk(message=AIMessageChunk(content=message.content, tool_call_chunks=chunks, usage_metadata=message.usage_metadata))
             return
         for piece in self.llm.stream(_to_messages(messages), self._params(stop)):
