@@ -1,6 +1,10 @@
-"""A protocol double of the Ollama server: /api/chat, /api/generate, /api/embed and /api/tags as
+"""A protocol double of the Ollama server: /api/chat, /api/generate, /api/embed, /api/show and /api/tags as
 documented in Ollama's API reference (NDJSON streaming, done/done_reason, *_count fields). It answers
-from a script, not a model, so tests exercise the real ``ollama`` client's wire handling."""
+from a script, not a model, so tests exercise the real ``ollama`` client's wire handling.
+
+Thinking follows Ollama's server/routes.go: ``/api/show`` lists each model's ``capabilities``; ``think`` (true or
+a level) on a model without "thinking" is answered 400 ``"<model>" does not support thinking``; a thinking model
+thinks unless ``think`` is false, and streams its thoughts in ``message.thinking`` / ``thinking`` before the answer."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODELS = {"tiny:latest", "embed:latest"}
+CAPABILITIES = {"tiny:latest": ["completion"], "thinker:latest": ["completion", "thinking"], "embed:latest": ["embedding"]}
+MODELS = set(CAPABILITIES)
 
 
 class OllamaDouble:
-    def __init__(self, reply: str = "Hello from the double.", delay: float = 0.0) -> None:
+    def __init__(self, reply: str = "Hello from the double.", delay: float = 0.0, thinking: str = "Let me think this through.") -> None:
         self.reply = reply
+        self.thinking = thinking
         self.delay = delay
         self.requests: list[tuple[str, dict[str, Any]]] = []
         double = self
@@ -42,8 +48,13 @@ class OllamaDouble:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 double.requests.append((self.path, body))
                 model = body.get("model", "")
-                if (model if ":" in model else model + ":latest") not in MODELS:
+                tag = model if ":" in model else model + ":latest"
+                if tag not in MODELS:
                     self._json(404, {"error": f"model '{model}' not found"})
+                    return
+                if self.path == "/api/show":
+                    self._json(200, {"modelfile": "", "parameters": "", "template": "{{ .Prompt }}", "details": {"format": "gguf", "family": "llama"},
+                                     "model_info": {}, "capabilities": CAPABILITIES[tag]})
                     return
                 if self.path == "/api/embed":
                     inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -53,6 +64,12 @@ class OllamaDouble:
                 if self.path not in ("/api/chat", "/api/generate"):
                     self._json(404, {"error": "not found"})
                     return
+                think = body.get("think")
+                thinks = "thinking" in CAPABILITIES[tag]
+                if not thinks and think not in (None, False):
+                    self._json(400, {"error": f"{json.dumps(model)} does not support thinking"})
+                    return
+                thoughts = double.thinking.split(" ") if thinks and think is not False else []
                 words = double.reply.split(" ")
                 limit = body.get("options", {}).get("num_predict", 10**6)
                 done_reason = "length" if len(words) > limit else "stop"
@@ -60,17 +77,29 @@ class OllamaDouble:
                 pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
                 key = "message" if self.path == "/api/chat" else "response"
 
-                def part(text: str) -> dict[str, Any]:
-                    return {"model": model, "created_at": "2026-01-01T00:00:00Z", key: {"role": "assistant", "content": text} if key == "message" else text, "done": False}
+                def part(text: str, thought: str = "") -> dict[str, Any]:
+                    out: dict[str, Any] = {"model": model, "created_at": "2026-01-01T00:00:00Z", key: {"role": "assistant", "content": text} if key == "message" else text, "done": False}
+                    if thought:
+                        if key == "message":
+                            out["message"]["thinking"] = thought
+                        else:
+                            out["thinking"] = thought
+                    return out
 
                 final = {**part(""), "done": True, "done_reason": done_reason, "prompt_eval_count": 11, "eval_count": len(pieces),
                          "total_duration": 1, "load_duration": 1, "prompt_eval_duration": 1, "eval_duration": 1}
+                thought_pieces = [w if i == 0 else " " + w for i, w in enumerate(thoughts)]
                 if not body.get("stream", True):
-                    self._json(200, {**final, key: part("".join(pieces))[key]})
+                    whole = part("".join(pieces), "".join(thought_pieces))
+                    self._json(200, {**final, key: whole[key], **({"thinking": whole["thinking"]} if "thinking" in whole else {})})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.end_headers()
+                for t in thought_pieces:
+                    time.sleep(double.delay)
+                    self.wfile.write((json.dumps(part("", t)) + "\n").encode())
+                    self.wfile.flush()
                 for p in pieces:
                     time.sleep(double.delay)
                     self.wfile.write((json.dumps(part(p)) + "\n").encode())

@@ -4,13 +4,19 @@ Real embedded model, real Chroma stores, ChatOllama against the Ollama protocol 
 from __future__ import annotations
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
 
 from agentkit import pipeline
-from agentkit.errors import BackendUnavailableError
+from agentkit.errors import BackendUnavailableError, ConfigError
 from agentkit.integrations.langchain import AgentkitChatModel, AgentkitRetriever, LangChainLLM, LangChainRetriever
+from agentkit.llm.base import Message
 from agentkit.llm.scripted import ScriptedLLM
 from agentkit.retrievers import KnowledgeBase
+from agentkit.tools.functions import calculate
 from tests.ollama_double import OllamaDouble
+from tests.openai_double import OpenAIDouble, text
 
 
 @pytest.fixture
@@ -41,6 +47,80 @@ def test_agentkit_retriever_and_chat_model_in_lcel(planets_kb) -> None:  # type:
     assert [m.role for m in sent] == ["system", "user"] and "95 known moons" in sent[1].content
 
 
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression such as 20+30."""
+    return calculate(expression)
+
+
+def _tool_loop(model, question: str, max_turns: int = 4) -> tuple[AIMessage, list]:  # type: ignore[no-untyped-def]
+    """The plain LangChain tool loop (no langgraph): invoke, run each tool call through the tool, repeat."""
+    messages: list = [HumanMessage(question)]
+    for _ in range(max_turns):
+        reply = model.invoke(messages)
+        messages.append(reply)
+        if not reply.tool_calls:
+            return reply, messages
+        messages += [calculator.invoke(call) for call in reply.tool_calls]
+    raise AssertionError("the model never stopped calling tools")
+
+
+def test_bind_tools_with_native_tool_calling() -> None:
+    from agentkit.llm.openai_compat import OpenAICompatLLM
+
+    with OpenAIDouble() as server:
+        model = AgentkitChatModel(llm=OpenAICompatLLM(server.url, "tool-model")).bind_tools([calculator])
+        answer, messages = _tool_loop(model, "What is 20+30?")
+        assert answer.content == "The answer is 50."
+        call = messages[1].tool_calls[0]
+        assert (call["name"], call["args"], call["id"]) == ("calculator", {"expression": "20+30"}, "call_1")
+        assert isinstance(messages[2], ToolMessage) and messages[2].content == "50"
+        first, second = server.bodies
+        spec = first["tools"][0]["function"]
+        assert spec["name"] == "calculator" and spec["parameters"]["properties"]["expression"]["type"] == "string"
+        assert second["messages"][1]["tool_calls"][0]["function"] == {"name": "calculator", "arguments": '{"expression": "20+30"}'}
+        assert second["messages"][2] == {"role": "tool", "content": "50", "tool_call_id": "call_1"}
+
+
+def test_bind_tools_with_the_json_protocol() -> None:
+    """A backend without native tools (the embedded model, here a scripted one) gets agentkit's JSON tool protocol."""
+    llm = ScriptedLLM(['{"tool": "calculator", "arguments": {"expression": "20+30"}}', '{"answer": "20+30 是 50。"}'])
+    answer, messages = _tool_loop(AgentkitChatModel(llm=llm).bind_tools([calculator]), "20+30 等於多少？")
+    assert answer.content == "20+30 是 50。" and messages[1].tool_calls[0]["args"] == {"expression": "20+30"}
+    first, second = llm.calls
+    assert first[0].role == "system" and '"name": "calculator"' in first[0].content
+    assert second[-1] == Message("user", "Observation from calculator:\n50")
+
+
+class Planet(BaseModel):
+    name: str
+    moons: int
+
+
+def test_with_structured_output_pydantic() -> None:
+    from agentkit.llm.openai_compat import OpenAICompatLLM
+
+    with OpenAIDouble(text('{"name": "Jupiter", "moons": 95}')) as server:
+        model = AgentkitChatModel(llm=OpenAICompatLLM(server.url, "m")).with_structured_output(Planet)
+        assert model.invoke("Which planet has 95 moons?") == Planet(name="Jupiter", moons=95)
+        schema = server.bodies[0]["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["moons"]["type"] == "integer" and set(schema["required"]) == {"name", "moons"}
+    fenced = ScriptedLLM(['```json\n{"name": "木星", "moons": 95}\n```'])
+    assert AgentkitChatModel(llm=fenced).with_structured_output(Planet).invoke("哪顆行星有 95 顆衛星？") == Planet(name="木星", moons=95)
+
+
+def test_with_structured_output_dict_schema_and_raw() -> None:
+    schema = {"title": "planet", "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    llm = ScriptedLLM(['{"name": "Mars"}', "not json"])
+    model = AgentkitChatModel(llm=llm).with_structured_output(schema, include_raw=True)
+    good = model.invoke("The red planet?")
+    assert good["parsed"] == {"name": "Mars"} and good["parsing_error"] is None and good["raw"].content == '{"name": "Mars"}'
+    bad = model.invoke("The red planet?")
+    assert bad["parsed"] is None and bad["parsing_error"] is not None
+    with pytest.raises(ConfigError):
+        AgentkitChatModel(llm=llm).with_structured_output(schema, method="function_calling")
+
+
 @pytest.mark.slow
 def test_embedded_model_as_langchain_chat_model_streams(embedded_llm) -> None:  # type: ignore[no-untyped-def]
     model = AgentkitChatModel(llm=embedded_llm, max_tokens=12)
@@ -50,7 +130,8 @@ def test_embedded_model_as_langchain_chat_model_streams(embedded_llm) -> None:  
     assert message.content == "".join(pieces) and message.usage_metadata["output_tokens"] > 0
 
 
-def test_langchain_chroma_retriever_in_agentkit_pipeline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def chroma_store(tmp_path_factory):  # type: ignore[no-untyped-def]
     import chromadb
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
@@ -59,12 +140,24 @@ def test_langchain_chroma_retriever_in_agentkit_pipeline(tmp_path) -> None:  # t
     from agentkit.embeddings import minilm_path
 
     embeddings = HuggingFaceEmbeddings(model_name=str(minilm_path()), model_kwargs={"device": "cpu"})
-    store = Chroma.from_documents(
+    return Chroma.from_documents(
         [Document("Jupiter has 95 known moons.", metadata={"source": "jupiter.md", "start": 0, "end": 27}),
-         Document("Mars is red because of iron oxide.", metadata={"source": "mars.md"})],
-        embeddings, client=chromadb.PersistentClient(path=str(tmp_path / "lc")), collection_name="planets",
+         Document("Mars is red because of iron oxide.", metadata={"source": "mars.md"}),
+         Document("Saturn's rings are made of ice and rock.", metadata={"source": "saturn.md"}),
+         Document("國立臺灣大學位於臺北市。", metadata={"source": "ntu.md"})],
+        embeddings, client=chromadb.PersistentClient(path=str(tmp_path_factory.mktemp("lc"))), collection_name="planets",
     )
-    retriever = LangChainRetriever(store.as_retriever())
+
+
+def test_wrapping_a_langchain_retriever_never_changes_it(chroma_store) -> None:  # type: ignore[no-untyped-def]
+    wrapped = chroma_store.as_retriever(search_kwargs={"k": 10})
+    chunks = LangChainRetriever(wrapped).retrieve("moons of Jupiter", 2)
+    assert len(chunks) == 2 and chunks[0].source == "jupiter.md"
+    assert wrapped.search_kwargs == {"k": 10} and len(wrapped.invoke("moons of Jupiter")) == 4  # the owner's k still rules
+
+
+def test_langchain_chroma_retriever_in_agentkit_pipeline(chroma_store) -> None:  # type: ignore[no-untyped-def]
+    retriever = LangChainRetriever(chroma_store.as_retriever())
     chunks = retriever.retrieve("moons of Jupiter", 1)
     assert len(chunks) == 1 and chunks[0].source == "jupiter.md" and (chunks[0].start, chunks[0].end) == (0, 27)
     llm = ScriptedLLM(["95."])

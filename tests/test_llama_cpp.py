@@ -1,6 +1,9 @@
 """The llama-cpp backend against the real embedded SmolLM2-135M (weak: assert on shape, not wisdom)."""
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +77,43 @@ def test_prompt_longer_than_window():
 def test_timeout(embedded_llm):
     with pytest.raises(LLMTimeoutError):
         embedded_llm.generate("Write a very long essay about oceans.", GenerationParams(max_tokens=200, timeout=0.05))
+
+
+# Two pipelines, each with its own LlamaCppLLM on llama-cpp://default, run from two threads at once. They share
+# one llama.cpp context (one copy of the weights per process); with a lock per instance both used it at once
+# and the process died with a segmentation fault (6 runs out of 6 before the fix).
+CONCURRENT_PIPELINES = """
+import json, threading
+from agentkit import pipeline
+from agentkit.llm import load_llm
+
+questions = ["Name three colors.", "What is the capital of France?"]
+llms = [load_llm("llama-cpp://default?n_threads=1") for _ in questions]
+assert llms[0] is not llms[1] and llms[0].model is llms[1].model
+pipes = [pipeline.build("naive", llm, max_tokens=24) for llm in llms]
+start = threading.Barrier(2)
+answers, errors = [[], []], []
+
+def work(i):
+    start.wait()
+    try:
+        for _ in range(3):
+            answers[i].append(pipes[i].run(questions[i]).answer)
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"errors": errors, "answers": answers}))
+"""
+
+
+def test_two_instances_on_one_context_run_concurrently():
+    run = subprocess.run([sys.executable, "-c", CONCURRENT_PIPELINES], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["errors"] == []
+    assert [len(a) for a in report["answers"]] == [3, 3] and all(text.strip() for a in report["answers"] for text in a)

@@ -40,6 +40,34 @@ def test_reasoning_removed():
         assert c.text == "Paris" and c.reasoning == "let me see"
 
 
+def test_think_sent_only_to_models_that_can_think():
+    """Ollama answers 400 to `think` on a model without the "thinking" capability; /api/show says which can."""
+    with OllamaDouble("Paris.", thinking="The capital of France is Paris.") as server:
+        plain = load_llm(f"ollama://tiny?host={server.url}")
+        for _ in range(2):
+            c = plain.generate("Capital of France?", GenerationParams(reasoning_effort="high"))
+            assert c.text == "Paris." and c.reasoning == ""
+        thinker = load_llm(f"ollama://thinker?host={server.url}")
+        c = thinker.generate("Capital of France?", GenerationParams(reasoning_effort="low"))
+        assert c.text == "Paris." and c.reasoning == "The capital of France is Paris."
+        assert [p for p, _ in server.requests].count("/api/show") == 2  # asked once per model
+        chats = [b for p, b in server.requests if p == "/api/chat"]
+        assert [b.get("think") for b in chats] == [None, None, "low"]
+        # A thinking model thinks by default; its thoughts land in reasoning, never in the answer.
+        c = thinker.generate("Capital of France?")
+        assert c.text == "Paris." and c.reasoning == "The capital of France is Paris." and "think" not in server.requests[-1][1]
+
+
+def test_double_rejects_think_like_ollama():
+    import ollama
+
+    with OllamaDouble() as server:
+        with pytest.raises(ollama.ResponseError) as e:
+            ollama.Client(host=server.url).chat(model="tiny", messages=[{"role": "user", "content": "hi"}], think=True)
+        assert e.value.status_code == 400 and e.value.error == '"tiny" does not support thinking'
+        assert "thinking" in ollama.Client(host=server.url).show("thinker").capabilities
+
+
 def test_host_from_env(monkeypatch):
     with OllamaDouble("ok") as server:
         monkeypatch.setenv("OLLAMA_HOST", server.url)

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.chat.guardrails import AttachmentClaims, Decision, Degenerate, GuardedChat, LanguageRule, Turn, run_guards
+from agentkit.chat.guardrails import SAFETY_MARGIN, AttachmentClaims, Decision, Degenerate, GuardedChat, LanguageRule, Turn, fit_to_window
 from agentkit.chat.router import Route, Router, effort_params
 from agentkit.chat.session import ChatSession, SessionStore, trim
+from agentkit.errors import AgentkitError
 from agentkit.llm import LLM, GenerationParams, load_llm
 from agentkit.llm.base import Completion, Message
-
-SAFETY_MARGIN = 32
 
 
 @dataclass
@@ -50,35 +49,24 @@ class ChatEngine:
         chain = self._chain(route)
         session.add("user", text)
         first = chain[0]
-        budget = first.context_window - self.params.max_tokens - SAFETY_MARGIN
-        messages = trim(session.system, session.messages, budget, first.count_tokens)
+        # The reply may claim at most half the window, so the history always keeps room; the reply's
+        # max_tokens is then fitted to what the trimmed history leaves (fit_to_window).
+        reply_room = min(self.params.max_tokens, first.context_window // 2)
+        messages = trim(session.system, session.messages, first.context_window - reply_room - SAFETY_MARGIN, first.count_tokens)
         turn = Turn(text, attachments)
-        streamed, completion = self._stream_first(first, messages, on_token)
-        result: TurnResult
-        if completion is not None:
-            text_out, verdict, decisions = run_guards(self.guards, turn, completion, self.params, first.spec, 0)
-            if verdict.action == "pass":
-                result = TurnResult(text_out, first.spec, route, decisions, streamed)
-            else:
-                # Retry or fall back without streaming: the first stream is already on screen.
-                params = verdict.params if verdict.action == "retry" and verdict.params else self.params
-                models = chain if verdict.action == "retry" else chain[1:] or chain
-                reply = GuardedChat(models, self.guards).reply(messages, turn, params)
-                result = TurnResult(reply.text, reply.model, route, decisions + reply.decisions, streamed)
-        else:
-            reply = GuardedChat(chain[1:] or chain, self.guards).reply(messages, turn, self.params)
-            result = TurnResult(reply.text, reply.model, route, [Decision(first.spec, 0, "error", "fallback", streamed)] + reply.decisions, "")
+        streamed = self._stream_first(first, messages, fit_to_window(first, messages, self.params), on_token)
+        # The guards judge the streamed answer; retries and fallbacks run without streaming (the first
+        # stream is already on screen), and a fallback's answer keeps its note.
+        reply = GuardedChat(chain, self.guards).reply(messages, turn, self.params, first=streamed)
+        result = TurnResult(reply.text, reply.model, route, reply.decisions, streamed.text if isinstance(streamed, Completion) else "")
         session.add("assistant", result.text)
         if self.store:
             self.store.save(session)
         return result
 
-    def _stream_first(self, model: LLM, messages: list[Message], on_token: Callable[[str], None] | None) -> tuple[str, Completion | None]:
-        """Stream the first model's reply live; (text, completion) or (error message, None)."""
-        from agentkit.errors import AgentkitError
-
+    def _stream_first(self, model: LLM, messages: list[Message], params: GenerationParams, on_token: Callable[[str], None] | None) -> Completion | AgentkitError:
+        """Stream the first model's reply live; its completion, or the error it raised."""
         try:
-            completion = model.generate(messages, self.params, on_token=on_token)
+            return model.generate(messages, params, on_token=on_token)
         except AgentkitError as exc:
-            return exc.message, None
-        return completion.text, completion
+            return exc

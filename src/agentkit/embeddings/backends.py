@@ -25,8 +25,8 @@ def minilm_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _load_sentence_transformer(path: str, device: str) -> Any:
-    # Offline by construction: a local directory, and the hub switched off for this process.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Offline by construction: a local directory and local_files_only, never the process environment
+    # (HF_HUB_OFFLINE there would switch the hub off for the caller's own code too).
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(path, device=device, local_files_only=True)

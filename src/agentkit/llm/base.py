@@ -245,6 +245,3 @@ class LLM(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
-
-
-_StreamInfo = StreamInfo  # the old private name, kept until every backend imports StreamInfo

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentkit.errors import ConfigError, ContextOverflowError, ModelNotFoundError
 from agentkit.llm.base import LLM, GenerationParams, Message, StreamInfo
@@ -41,18 +41,27 @@ def embedded_model_path() -> Path:
     return path
 
 
+class _Context(NamedTuple):
+    """A loaded llama.cpp context and the one lock that serializes every use of it."""
+
+    model: Any
+    lock: threading.Lock
+
+
 # One copy of the weights per (file, n_ctx, threads) in a process, shared by every agent and pipeline.
-_loaded: dict[tuple[str, int, int], Any] = {}
+# The lock travels with the context: instances sharing a context must share its lock, since a llama.cpp
+# context (its KV cache, batch and sampler) is not thread-safe.
+_loaded: dict[tuple[str, int, int], _Context] = {}
 _load_lock = threading.Lock()
 
 
-def _load(path: str, n_ctx: int, n_threads: int) -> Any:
+def _load(path: str, n_ctx: int, n_threads: int) -> _Context:
     key = (path, n_ctx, n_threads)
     with _load_lock:
         if key not in _loaded:
             from llama_cpp import Llama
 
-            _loaded[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+            _loaded[key] = _Context(Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0), threading.Lock())
         return _loaded[key]
 
 
@@ -60,11 +69,12 @@ def _load(path: str, n_ctx: int, n_threads: int) -> Any:
 def _close_models() -> None:
     # Closing before interpreter teardown avoids llama-cpp-python's noisy __del__ errors at exit.
     while _loaded:
-        _loaded.popitem()[1].close()
+        _loaded.popitem()[1].model.close()
 
 
 class LlamaCppLLM(LLM):
-    """A GGUF file run in this process. Calls are serialized: one llama.cpp context is not thread-safe."""
+    """A GGUF file run in this process. Instances on the same (file, n_ctx, n_threads) share one context, and
+    every generation on a context holds that context's lock: one llama.cpp context is not thread-safe."""
 
     def __init__(self, model_path: str | Path, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None, spec: str = "") -> None:
         path = Path(model_path).expanduser()
@@ -81,7 +91,6 @@ class LlamaCppLLM(LLM):
         self.context_window = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.spec = spec or f"llama-cpp://{path}"
-        self._lock = threading.Lock()
 
     @classmethod
     def from_spec(cls, spec: Spec, options: LlamaCppOptions) -> LlamaCppLLM:
@@ -91,8 +100,12 @@ class LlamaCppLLM(LLM):
         return cls(path, options.n_ctx, options.n_threads, spec=spec.raw)
 
     @property
-    def model(self) -> Any:
+    def _context(self) -> _Context:
         return _load(str(self.model_path), self.context_window, self.n_threads)
+
+    @property
+    def model(self) -> Any:
+        return self._context.model
 
     def warm_up(self) -> None:
         _ = self.model
@@ -109,8 +122,9 @@ class LlamaCppLLM(LLM):
             )
         # Never ask for more than the window leaves, or llama.cpp fails mid-generation.
         max_tokens = max(1, min(params.max_tokens, self.context_window - prompt_tokens))
-        with self._lock:
-            chunks = self.model.create_chat_completion(
+        model, lock = self._context
+        with lock:
+            chunks = model.create_chat_completion(
                 messages=[m.to_dict() for m in messages],
                 temperature=params.temperature,
                 top_p=params.top_p,

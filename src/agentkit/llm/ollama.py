@@ -52,6 +52,7 @@ class OllamaLLM(LLM):
         self.host = ollama_host(host)
         self.context_window = context_window
         self.spec = spec or f"ollama://{model}"
+        self._capabilities: frozenset[str] | None = None  # asked of the server once, on first need
 
     @classmethod
     def from_spec(cls, spec: Spec, options: OllamaOptions) -> OllamaLLM:
@@ -61,6 +62,24 @@ class OllamaLLM(LLM):
         import ollama
 
         return ollama.Client(host=self.host, timeout=timeout)
+
+    def capabilities(self) -> frozenset[str]:
+        """What the server says this model can do (``completion``, ``thinking``, ``tools``, ``vision`` ...), from
+        ``/api/show``; asked once per instance. Empty when the server does not say (Ollama before 0.6.4)."""
+        if self._capabilities is None:
+            try:
+                shown = self._client(30).show(self.model)
+            except Exception as exc:
+                raise ollama_error(exc, self.host, self.model, 30) from None
+            self._capabilities = frozenset(getattr(shown, "capabilities", None) or ())
+        return self._capabilities
+
+    def _think(self, params: GenerationParams) -> dict[str, Any]:
+        # Ollama answers 400 '"<model>" does not support thinking' to `think` on a model without the capability,
+        # so it goes only where the server lists "thinking". Thinking models think by default without it.
+        if params.reasoning_effort and "thinking" in self.capabilities():
+            return {"think": params.reasoning_effort}
+        return {}
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
@@ -80,18 +99,30 @@ class OllamaLLM(LLM):
         return options
 
     def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
+        think = self._think(params)
+        thinking = False
         try:
             for part in self._client(params.timeout).chat(
                 model=self.model, messages=[m.to_dict() for m in messages], options=self._options(params), stream=True,
-                format=params.json_schema,
-                **({"think": params.reasoning_effort} if params.reasoning_effort else {}),
+                format=params.json_schema, **think,
             ):
+                thought = getattr(part.message, "thinking", None) if part.message else None
+                if thought:  # Ollama streams thoughts apart; as a <think> block they become Completion.reasoning
+                    if not thinking:
+                        thinking = True
+                        yield "<think>"
+                    yield thought
                 piece = part.message.content if part.message else ""
                 if piece:
+                    if thinking:
+                        thinking = False
+                        yield "</think>"
                     yield piece
                 if part.done:
                     info.prompt_tokens = part.prompt_eval_count
                     info.completion_tokens = part.eval_count
                     info.finish_reason = "length" if part.done_reason == "length" else "stop"
+            if thinking:
+                yield "</think>"
         except Exception as exc:
             raise ollama_error(exc, self.host, self.model, params.timeout) from None
