@@ -17,7 +17,7 @@ from agentkit import pipeline
 from agentkit.llm import GenerationParams, load_llm
 from agentkit.llm.scripted import ScriptedLLM
 from agentkit.retrievers import KnowledgeBase
-from agentkit.retrievers.web import WebRetriever
+from agentkit.sources.web import WebRetriever
 from agentkit.tools import Fetcher, Politeness
 from agentkit.tools.search import SearxngSearch
 from tests.ollama_double import OllamaDouble
