@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from agentkit.agents.llm_agent import block_header, fence, new_nonce
 from agentkit.errors import ConfigError
 from agentkit.llm import LLM, GenerationParams, load_llm
 from agentkit.llm.base import Message
+from agentkit.structured import extract_json
 from agentkit.tools.functions import Tool
 
 SYSTEM = (
@@ -62,16 +62,9 @@ def _schema(tools: Sequence[Tool]) -> dict[str, Any]:
 
 
 def parse_action(text: str) -> dict[str, Any]:
-    """The first JSON object in ``text``; free text counts as an answer."""
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if match:
-        try:
-            data = json.loads(match.group(0))
-            if isinstance(data, dict):
-                return data
-        except ValueError:
-            pass
-    return {"answer": text.strip()}
+    """The first JSON object in ``text`` (read defensively: fences, prose around it); free text counts as an answer."""
+    data = extract_json(text, dict)
+    return data if data is not None else {"answer": text.strip()}
 
 
 class ToolAgent:
