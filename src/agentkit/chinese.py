@@ -15,4 +15,4 @@ def _converter(config: str) -> Any:
 
 def convert(text: str, config: str) -> str:
     """``config``: an OpenCC configuration, e.g. ``t2s`` (to Simplified), ``s2t``, ``s2twp`` (Taiwan usage)."""
-    return _converter(config).convert(text)
+    return str(_converter(config).convert(text))

@@ -82,10 +82,12 @@ class Plugin:
     examples: tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Any]:
-        return self._import(self.factory)
+        factory: Callable[..., Any] = self._import(self.factory)
+        return factory
 
     def options_type(self) -> type[Any] | None:
-        return self._import(self.options) if self.options is not None else None  # type: ignore[no-any-return]
+        options: type[Any] | None = self._import(self.options) if self.options is not None else None
+        return options
 
     def _import(self, ref: Any) -> Any:
         try:

@@ -24,7 +24,7 @@ class ChatSession:
     messages: list[Message] = field(default_factory=list)
 
     def add(self, role: str, content: str) -> None:
-        self.messages.append(Message(role, content))
+        self.messages.append(Message(role, content))  # type: ignore[arg-type]  # roles come from the stored session
 
     def to_json(self) -> str:
         return json.dumps({"id": self.id, "system": self.system, "messages": [m.to_dict() for m in self.messages]}, ensure_ascii=False)

@@ -49,7 +49,7 @@ def inner_positions(text: str) -> frozenset[int]:
 
 def graphemes(text: str) -> list[str]:
     """The grapheme clusters of ``text``, in order."""
-    return _GRAPHEME.findall(text)
+    return list(_GRAPHEME.findall(text))
 
 
 @dataclass(frozen=True)

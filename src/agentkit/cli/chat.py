@@ -56,7 +56,11 @@ def chat(
             sys.stdout.flush()
             continue
         sys.stdout.write("bot> ")
-        result = engine.respond(session, text, on_token=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+        def show(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+        result = engine.respond(session, text, on_token=show)
         if result.changed_after_streaming:
             notes = "; ".join(dict.fromkeys(f"{d.guard}: {d.reason}" for d in result.decisions))
             sys.stdout.write(f"\n[guardrail — {notes}]\n{result.text}")

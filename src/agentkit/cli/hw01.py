@@ -71,7 +71,7 @@ def hw01_score(
     """Score answers against gold aliases."""
     from rich.table import Table
 
-    from agentkit.embeddings.base import default_cache_dir
+    from agentkit.cache_dir import default_cache_dir
     from agentkit.hw01 import load_answers, load_items, score
     from agentkit.hw01.scoring import check_mode
     from agentkit.tools import WebCache
@@ -102,7 +102,7 @@ def hw01_compare(
     """Accuracy of several runs side by side, next to NTU's baselines, plus a bar chart."""
     from rich.table import Table
 
-    from agentkit.embeddings.base import default_cache_dir
+    from agentkit.cache_dir import default_cache_dir
     from agentkit.hw01 import BASELINES, load_items
     from agentkit.hw01.compare import bar_chart, compare
     from agentkit.tools import WebCache

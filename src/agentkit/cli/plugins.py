@@ -29,5 +29,5 @@ def plugins(
     table = Table("kind", "name", "from", "extra", "summary")
     for row in rows:
         extra = row["extra"] and (row["extra"] if row["available"] else f"[red]{row['extra']} (not installed)[/]")
-        table.add_row(row["kind"], row["name"], row["source"], extra or "", row["summary"])
+        table.add_row(str(row["kind"]), str(row["name"]), str(row["source"]), str(extra or ""), str(row["summary"]))
     out.print(table)

@@ -78,4 +78,4 @@ def read_jsonl(path: str | Path) -> ReadResult:
     if not records:
         first = f": line {errors[0][0]}: {errors[0][1]}" if errors else " (the file is empty)"
         raise InputError(f"no readable records in {path}{first}", "each line must be one JSON record in alpaca, sharegpt, messages or prompt/completion shape")
-    return ReadResult(records, max(formats, key=formats.get) if formats else "unknown", errors)
+    return ReadResult(records, max(formats, key=lambda name: formats[name]) if formats else "unknown", errors)

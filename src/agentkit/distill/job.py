@@ -149,7 +149,7 @@ class DistillJob:
     # ---- stages --------------------------------------------------------------------------------
 
     def seed_chunks(self) -> list[RetrievedChunk]:
-        chunks = self.kb.chunks()
+        chunks: list[RetrievedChunk] = self.kb.chunks()
         if not chunks:
             raise KnowledgeBaseError("the knowledge base is empty", "ingest documents first, or pass document paths")
         if self.config.max_chunks and len(chunks) > self.config.max_chunks:
@@ -192,7 +192,8 @@ class DistillJob:
         generator = QuestionGenerator(self.teacher, self.config.language)
         n = self.config.questions_per_chunk
         key = _key("questions", chunk.chunk_id, partner.chunk_id if partner else "", style, n, self.teacher.spec, PROMPT_VERSION, self.config.language)
-        return self._call(key, lambda: generator(chunk.text, n, style, partner.text if partner else None))
+        questions: list[str] = self._call(key, lambda: generator(chunk.text, n, style, partner.text if partner else None))
+        return questions
 
     def _answer(self, question: str) -> dict[str, Any]:
         from agentkit import pipeline
@@ -210,7 +211,8 @@ class DistillJob:
                 raise GenerationError("the teacher returned an empty answer")
             return {"answer": answer, "labels": [c.label for c in result.sources], "texts": [c.text for c in result.sources]}
 
-        return self._call(key, run)
+        answer: dict[str, Any] = self._call(key, run)
+        return answer
 
     def _task(self, task: tuple[RetrievedChunk, str, RetrievedChunk | None]) -> tuple[list[QARecord], list[str]]:
         chunk, style, partner = task

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.embeddings.backends import OllamaEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder, minilm_path
-from agentkit.embeddings.base import CachedEmbedder, Embedder, default_cache_dir, normalize
+from agentkit.cache_dir import default_cache_dir
+from agentkit.embeddings.base import CachedEmbedder, Embedder, normalize
 from agentkit.plugins import registry
 from agentkit.spec import Spec
 

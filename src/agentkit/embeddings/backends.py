@@ -68,7 +68,8 @@ class SentenceTransformerEmbedder(Embedder):
         return int(get())
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        vectors: np.ndarray = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        return vectors
 
     def embed(self, texts: Any) -> np.ndarray:
         # One encode call: sentence-transformers sorts by length internally, which batches faster.
@@ -87,7 +88,8 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str], timeout: floa
         raise ModelNotFoundError(f"{what} at {url} answered 404: {response.text[:200]}", "check the model name and URL")
     if response.status_code >= 400:
         raise BackendUnavailableError(f"{what} at {url} answered HTTP {response.status_code}: {response.text[:200]}", "check the server's log")
-    return response.json()
+    data: dict[str, Any] = response.json()
+    return data
 
 
 class OllamaEmbedder(Embedder):

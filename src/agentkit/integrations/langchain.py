@@ -133,7 +133,7 @@ class AgentkitChatModel(BaseChatModel):
         if tool_choice not in (None, "auto"):
             raise ConfigError(f"tool_choice={tool_choice!r} is not supported by agentkit backends", "leave tool_choice unset (the model decides)")
         specs = [convert_to_openai_tool(t)["function"] for t in tools]
-        return self.bind(tools=specs, **kwargs)  # type: ignore[return-value]  # the same binding LangChain's own models return
+        return self.bind(tools=specs, **kwargs)  # the same binding LangChain's own models return
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any) -> Runnable[Any, Any]:
         """Replies constrained to ``schema`` and parsed: a pydantic model's instance, or a dict for a JSON schema

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -300,13 +301,13 @@ def _media_feature(block: ParenthesesBlock) -> bool:
     if len(tokens) == 3 and isinstance(tokens[0], IdentToken) and isinstance(tokens[1], LiteralToken) and tokens[1].value == ":":
         name, value = tokens[0].lower_value, tokens[2]
         size = {"width": VIEW_W, "height": VIEW_H, "device-width": VIEW_W, "device-height": VIEW_H}
-        for prefix, cmp in (("min-", lambda a, b: a >= b), ("max-", lambda a, b: a <= b), ("", lambda a, b: a == b)):
+        for prefix, cmp in (("min-", operator.ge), ("max-", operator.le), ("", operator.eq)):
             if name.startswith(prefix) and name[len(prefix) :] in size:
                 px = length_px([value], ROOT_FONT_PX)
-                return True if px is None else cmp(size[name[len(prefix) :]], px)
+                return True if px is None else bool(cmp(size[name[len(prefix) :]], px))
         wanted = {"orientation": "landscape", "prefers-color-scheme": "light", "prefers-reduced-motion": "no-preference", "hover": "hover", "pointer": "fine", "scripting": "enabled"}
         if name in wanted and isinstance(value, IdentToken):
-            return value.lower_value == wanted[name]
+            return bool(value.lower_value == wanted[name])
         return True
     # Range syntax: (width >= 600px), (400px < width <= 900px)
     names = [i for i, t in enumerate(tokens) if isinstance(t, IdentToken) and t.lower_value in ("width", "height")]
@@ -406,16 +407,16 @@ def length_px(tokens: Sequence[Node], font_px: float) -> float | None:
     if isinstance(token, DimensionToken):
         unit = token.lower_unit
         if unit in _UNITS:
-            return token.value * _UNITS[unit]
+            return float(token.value * _UNITS[unit])
         if unit == "em":
-            return token.value * font_px
+            return float(token.value * font_px)
         if unit == "rem":
-            return token.value * ROOT_FONT_PX
+            return float(token.value * ROOT_FONT_PX)
         if unit in ("ex", "ch"):
-            return token.value * font_px / 2
+            return float(token.value * font_px / 2)
         unit = unit.lstrip("sld") if unit[:1] in "sld" and unit[1:] in _VIEW_UNITS else unit
         if unit in _VIEW_UNITS:
-            return token.value * _VIEW_UNITS[unit]
+            return float(token.value * _VIEW_UNITS[unit])
         return None
     if isinstance(token, NumberToken):
         return 0.0 if token.value == 0 else None
@@ -469,15 +470,15 @@ def _sum(tokens: list[Node], font_px: float) -> float | None:
 
 def number(tokens: Sequence[Node]) -> float | None:
     if len(tokens) == 1 and isinstance(tokens[0], NumberToken):
-        return tokens[0].value
+        return float(tokens[0].value)
     if len(tokens) == 1 and isinstance(tokens[0], PercentageToken):
-        return tokens[0].value / 100
+        return float(tokens[0].value / 100)
     return None
 
 
 def ident(tokens: Sequence[Node] | None) -> str:
     if tokens and len(tokens) == 1 and isinstance(tokens[0], IdentToken):
-        return tokens[0].lower_value
+        return str(tokens[0].lower_value)
     return ""
 
 

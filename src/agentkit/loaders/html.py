@@ -175,7 +175,8 @@ def _title_and_styles(soup: BeautifulSoup) -> tuple[str, list[str]]:
 
 
 def _media_tokens(media: str) -> list[Node]:
-    return tinycss2.parse_component_value_list(media)
+    tokens: list[Node] = tinycss2.parse_component_value_list(media)
+    return tokens
 
 
 class _Frame:

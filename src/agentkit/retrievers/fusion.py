@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from agentkit.retrievers.base import RetrievedChunk
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 
 
-def reciprocal_rank_fusion(rankings: dict[str, Sequence[RetrievedChunk]], weights: dict[str, float] | None = None, k: int = RRF_K) -> list[RetrievedChunk]:
+def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[RetrievedChunk]], weights: Mapping[str, float] | None = None, k: int = RRF_K) -> list[RetrievedChunk]:
     """Fuse best-first lists: score(c) = Σ weight_m / (k + rank_m(c)), ranks from 1. Each fused chunk
     keeps the per-method scores it had, plus ``rrf``."""
     weights = weights or {}

@@ -146,7 +146,7 @@ class KnowledgeBase:
         try:
             if self.is_server:
                 url = urlparse(self.location)
-                self._client = chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000), ssl=url.scheme == "https", settings=settings)
+                self._client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or (443 if url.scheme == "https" else 8000), ssl=url.scheme == "https", settings=settings)
             else:
                 path = Path(self.location)
                 if path.exists() and not path.is_dir():

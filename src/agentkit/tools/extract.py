@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
-import webencodings  # type: ignore[import-untyped]
+import webencodings
 
 from agentkit.errors import FetchError
 
