@@ -16,6 +16,8 @@ def register(r: Registrar) -> None:
     _knowledge_bases(r)
     _search(r)
     _pipelines(r)
+    _loaders(r)
+    _quality(r)
 
 
 def _llms(r: Registrar) -> None:
@@ -92,3 +94,35 @@ def _pipelines(r: Registrar) -> None:
               summary={"naive": "question → answer", "rag": "retrieve → answer", "rag-agent": "extract question → keywords → retrieve → answer"}[name])
     for name, cls in (("extract_question", "ExtractQuestion"), ("extract_keywords", "ExtractKeywords"), ("retrieve", "Retrieve"), ("answer", "Answer")):
         r.add("step", name, f"agentkit.pipeline.steps:{cls}.from_dict", summary=f"the built-in {cls} step")
+
+
+def _loaders(r: Registrar) -> None:
+    for name, cls, summary in (
+        ("text", "TextLoader", "plain text and Markdown, charset detected; spans index the file as Python reads it"),
+        ("html", "HtmlLoader", "visible text of HTML (hidden text removed by the CSS cascade)"),
+        ("pdf", "PdfLoader", "text of PDF pages (pypdf)"),
+        ("jsonl", "JsonlLoader", "one document per JSONL row (--text-column)"),
+        ("csv", "CsvLoader", "one document per CSV row (--text-column)"),
+    ):
+        r.add("loader", name, f"agentkit.loaders:{cls}", summary=summary)
+
+
+def _quality(r: Registrar) -> None:
+    r.add("judge", "llm", "agentkit.judges:LLMJudge", summary="an LLM grades with a rubric: correctness, groundedness or quality")
+    for name, cls, summary in (
+        ("attachment-claims", "AttachmentClaims", "the answer talks about an image or file the turn never had: fall back"),
+        ("degenerate", "Degenerate", "empty, cut off or looping: retry with more room or more penalty"),
+        ("language-rule", "LanguageRule", "zh-TW/zh-CN: convert the script with OpenCC, retry when not Chinese"),
+    ):
+        r.add("guard", name, f"agentkit.chat.guardrails:{cls}", summary=summary)
+    for name, cls, summary in (
+        ("length", "LengthFilter", "too short or too long questions and answers"),
+        ("standalone", "StandaloneFilter", "questions that only make sense next to their passage"),
+        ("language", "LanguageFilter", "records not in the asked language or script"),
+        ("grounded", "LexicalGroundedness", "answers whose words are not in their context"),
+        ("judge", "JudgeGroundedness", "an LLM judge on groundedness (--judge-llm)"),
+        ("exact", "ExactDedup", "exact duplicates"),
+        ("numbers", "NumbersDedup", "duplicates up to their numbers"),
+        ("minhash", "MinHashDedup", "near-duplicates (MinHash)"),
+    ):
+        r.add("filter", name, f"agentkit.distill.filters:{cls}", summary=summary, extra="distill" if name == "minhash" else "")

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.chat.guardrails import SAFETY_MARGIN, AttachmentClaims, Decision, Degenerate, GuardedChat, LanguageRule, Turn, fit_to_window
+from agentkit.chat.guardrails import SAFETY_MARGIN, Decision, GuardedChat, Turn, fit_to_window
+from agentkit.plugins import registry
 from agentkit.chat.router import Route, Router, effort_params
 from agentkit.chat.session import ChatSession, SessionStore, trim
 from agentkit.errors import AgentkitError
@@ -34,7 +35,10 @@ class ChatEngine:
         self.standard = load_llm(standard)
         self.pro = load_llm(pro) if pro else None
         self.router = router or Router()
-        self.guards: list[Any] = [Degenerate(), AttachmentClaims()] + ([LanguageRule(language)] if language in ("zh-TW", "zh-CN") else [])
+        guards = registry("guard")  # built by name: a plugin's guard is added the same way
+        self.guards: list[Any] = [guards.build("degenerate"), guards.build("attachment-claims")]
+        if language in ("zh-TW", "zh-CN"):
+            self.guards.append(guards.build("language-rule", language=language))
         base = GenerationParams(max_tokens=max_tokens)
         self.params = effort_params(effort, base) if effort else base
         self.store = store

@@ -229,11 +229,15 @@ def run_filters(records: Sequence[QARecord], filters: Sequence[Any]) -> tuple[li
 
 
 def default_filters(language: str | None = None, grounded_threshold: float = 0.5, judge: Any = None) -> list[Any]:
-    chain: list[Any] = [LengthFilter(), StandaloneFilter()]
+    """The default chain, built from the ``filter`` plugins by name (a plugin's filter can join it the same way)."""
+    from agentkit.plugins import registry
+
+    filters = registry("filter")
+    chain: list[Any] = [filters.build("length"), filters.build("standalone")]
     if language:
-        chain.append(LanguageFilter(language))
-    chain.append(LexicalGroundedness(grounded_threshold))
+        chain.append(filters.build("language", language=language))
+    chain.append(filters.build("grounded", threshold=grounded_threshold))
     if judge is not None:
         chain.append(judge)
-    chain += [ExactDedup(), NumbersDedup(), MinHashDedup()]
+    chain += [filters.build("exact"), filters.build("numbers"), filters.build("minhash")]
     return chain

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentkit.errors import InputError
 from agentkit.loaders.charset import decode_bytes
@@ -22,7 +22,6 @@ from agentkit.loaders.html import HtmlLimits, HtmlText, extract_html, html_to_te
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".py", ".csv_text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl", ".csv"}
 
 
 @dataclass(frozen=True)
@@ -40,28 +39,83 @@ def _read(path: Path) -> bytes:
 
 
 def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
-    """One file to documents (JSONL/CSV: one per row with a non-empty ``text_column``)."""
+    """One file to documents (JSONL/CSV: one per row with a non-empty ``text_column``), by the ``loader`` plugin
+    whose ``suffixes`` include the file's; files with an unknown suffix are read as text."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file: {path}", "check the path")
     if path.is_dir():
         raise InputError(f"{path} is a directory", "use load_path for directories")
-    source = str(path.resolve())
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        return [_load_pdf(path, source)]
-    text, encoding = decode_bytes(_read(path), str(path))
-    if suffix in HTML_SUFFIXES:
+    return loader_for(path.suffix.lower()).load(path, text_column)
+
+
+class Loader(Protocol):
+    """A ``loader`` plugin: the suffixes it reads, and ``load(path, text_column)``."""
+
+    suffixes: tuple[str, ...]
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]: ...
+
+
+class TextLoader:
+    suffixes = tuple(sorted(TEXT_SUFFIXES))
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]:
+        text, encoding = decode_bytes(_read(path), str(path))
+        return [Document(text, str(path.resolve()), {"format": path.suffix.lower().lstrip(".") or "text", "encoding": encoding})]
+
+
+class HtmlLoader:
+    suffixes = tuple(sorted(HTML_SUFFIXES))
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]:
+        text, encoding = decode_bytes(_read(path), str(path))
         page = extract_html(text)
         meta = {"format": "html", "title": page.title, "encoding": encoding, "span_of": "extracted_text"}
         if page.truncated:  # a size or CSS limit cut the text: say so rather than pass a part off as the whole
             meta["limits_hit"] = ",".join(page.limits_hit)
-        return [Document(page.text, source, meta)]
-    if suffix == ".jsonl":
-        return _load_jsonl(text, source, text_column)
-    if suffix == ".csv":
-        return _load_csv(text, source, text_column)
-    return [Document(text, source, {"format": suffix.lstrip(".") or "text", "encoding": encoding})]
+        return [Document(page.text, str(path.resolve()), meta)]
+
+
+class PdfLoader:
+    suffixes = (".pdf",)
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]:
+        return [_load_pdf(path, str(path.resolve()))]
+
+
+class JsonlLoader:
+    suffixes = (".jsonl",)
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]:
+        return _load_jsonl(decode_bytes(_read(path), str(path))[0], str(path.resolve()), text_column)
+
+
+class CsvLoader:
+    suffixes = (".csv",)
+
+    def load(self, path: Path, text_column: str = "text") -> list[Document]:
+        return _load_csv(decode_bytes(_read(path), str(path))[0], str(path.resolve()), text_column)
+
+
+def _loaders() -> dict[str, Loader]:
+    from agentkit.plugins import registry
+
+    by_suffix: dict[str, Loader] = {}
+    for plugin in registry("loader"):
+        loader: Loader = plugin.load()()
+        for suffix in loader.suffixes:
+            by_suffix.setdefault(suffix.lower(), loader)
+    return by_suffix
+
+
+def loader_for(suffix: str) -> Loader:
+    return _loaders().get(suffix) or TextLoader()
+
+
+def supported_suffixes() -> frozenset[str]:
+    """Suffixes some loader plugin reads: what directories are scanned for."""
+    return frozenset(_loaders())
 
 
 def _load_pdf(path: Path, source: str) -> Document:
@@ -109,13 +163,14 @@ def _load_csv(text: str, source: str, column: str) -> list[Document]:
 
 def iter_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[Path]:
     """Files under ``root`` (sorted) with a supported suffix or matching ``include``; ``exclude`` wins."""
+    suffixes = supported_suffixes()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if include and not any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in include):
             continue
-        if not include and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if not include and path.suffix.lower() not in suffixes:
             continue
         if any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in exclude):
             continue
@@ -136,4 +191,4 @@ def load_path(path: str | Path, include: Sequence[str] = (), exclude: Sequence[s
     return [doc for f in expand_paths([path], include, exclude) for doc in load_file(f, text_column)]
 
 
-__all__ = ["SUPPORTED_SUFFIXES", "Document", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "iter_files", "load_file", "load_path"]
+__all__ = ["Document", "Loader", "loader_for", "supported_suffixes", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "iter_files", "load_file", "load_path"]
