@@ -29,7 +29,7 @@ MOONS = {"earth": 1, "mars": 2, "jupiter": 95, "saturn": 274}
 
 
 def toy_server(calls: list[str] | None = None) -> MCPServer:
-    """Tools: moon_count (closed world), web_snippets (open world), echo (says nothing), slow (sleeps)."""
+    """Tools: moon_count (closed world), web_snippets (open world), echo and note (say nothing), slow (sleeps)."""
     seen = calls if calls is not None else []
     srv = MCPServer("toy", log_level="WARNING")
 
@@ -50,6 +50,12 @@ def toy_server(calls: list[str] | None = None) -> MCPServer:
         """Repeat the text."""
         seen.append("echo")
         return text * times
+
+    @srv.tool()
+    def note(title: str, limit: int | None = None) -> str:
+        """Write a note (an argument named like a schema keyword, and an optional one)."""
+        seen.append("note")
+        return f"{title}:{limit}"
 
     @srv.tool()
     async def slow(seconds: float) -> str:

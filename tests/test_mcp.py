@@ -295,6 +295,15 @@ def test_mcp_tools_check_arguments_bound_time_and_output() -> None:
             mcp_tools(url, include=["nope"])
 
 
+def test_models_see_compact_schemas_and_calls_are_checked_against_the_full_one() -> None:
+    with Serving(toy_server()) as url:
+        (note,) = mcp_tools(url, include=["note"])
+        assert note.parameters == {"type": "object", "properties": {"title": {"type": "string"}, "limit": {"type": "integer"}}, "required": ["title"]}
+        assert note(title="moons", limit=None) == "moons:None"  # null is still allowed by the server's schema
+        with pytest.raises(InputError, match="'title' is a required property"):
+            note(limit=3)
+
+
 def test_mcp_tools_work_inside_a_running_event_loop() -> None:
     with Serving(toy_server()) as url:
         async def notebook_cell() -> str:

@@ -335,10 +335,40 @@ def cap(text: str, max_chars: int) -> str:
     return text[:max_chars] + f"\n[... cut: {len(text) - max_chars} more characters]"
 
 
+def compact_schema(schema: Any) -> Any:
+    """``schema`` as a model should read it: no titles, and ``anyOf [X, null]`` with a default read as plain ``X``.
+
+    Arguments are still checked against the server's full schema; this is only what the model is shown (a
+    small model copies a long pydantic schema instead of filling it, and every token of it costs prompt time)."""
+    if isinstance(schema, list):
+        return [compact_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title":
+            continue
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}  # names, not keywords
+        elif key in ("default", "enum", "const", "examples"):
+            out[key] = value  # data, not schemas
+        else:
+            out[key] = compact_schema(value)
+    options = out.get("anyOf")
+    if isinstance(options, list) and "default" in out:
+        kept = [o for o in options if o != {"type": "null"}]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            out = {**{k: v for k, v in out.items() if k not in ("anyOf", "default")}, **kept[0]}
+            if schema.get("default") is not None:
+                out["default"] = schema["default"]
+    return out
+
+
 def tool_from_mcp(client: McpClient, spec: Any, *, timeout: float | None = None, max_chars: int = DEFAULT_MAX_CHARS,
                   untrusted: bool | None = None, name: str | None = None) -> Tool:
     """One MCP tool (``spec``: an ``mcp_types.Tool`` from ``list_tools``) as an agentkit Tool.
 
+    ``parameters`` is the compacted schema (``compact_schema``); calls are checked against the full one.
     ``untrusted`` defaults to the tool's ``openWorldHint`` (true when the server does not say)."""
     if max_chars < 1:
         raise ConfigError(f"max_chars={max_chars} must be >= 1", "pass a positive character cap")
@@ -355,7 +385,7 @@ def tool_from_mcp(client: McpClient, spec: Any, *, timeout: float | None = None,
         return cap(result.text, max_chars)
 
     description = (spec.description or spec.title or remote).strip()
-    return _make_tool(name or remote, description, schema, call, is_untrusted)
+    return _make_tool(name or remote, description, compact_schema(schema), call, is_untrusted)
 
 
 def _make_tool(name: str, description: str, parameters: dict[str, Any], fn: Callable[..., Any], untrusted: bool) -> Tool:
