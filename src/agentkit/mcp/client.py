@@ -250,16 +250,17 @@ class McpClient:
                          progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None) -> ToolResult:
         """Call ``name``; past ``timeout`` seconds (default: the client's) the request is cancelled and McpToolError raised."""
         from mcp import MCPError
+        from mcp_types import REQUEST_TIMEOUT
 
         limit = timeout or self.timeout
         async with self._session() as client:
             try:
                 result = await client.call_tool(name, dict(arguments or {}), read_timeout_seconds=limit, progress_callback=progress)
             except MCPError as exc:
-                if "timed out" in str(exc):
+                if exc.code == REQUEST_TIMEOUT:  # the SDK has already sent the server notifications/cancelled
                     raise McpToolError(f"MCP tool '{name}' did not answer within {limit:g} s (the call was cancelled)",
                                        "raise the timeout, or ask the tool for less") from None
-                raise McpToolError(f"MCP tool '{name}' was refused: {exc}", "check the tool name and arguments against list_tools()") from None
+                raise McpToolError(f"MCP tool '{name}' could not be called: {exc}", "check the server, the tool name and its arguments") from None
         return ToolResult(_text(result.content), result.structured_content, bool(result.is_error), dict(result.meta or {}))
 
     async def aread_resource(self, uri: str) -> str:
