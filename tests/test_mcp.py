@@ -45,7 +45,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TR
 def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mcp-docs")
     (folder / "saturn.md").write_text(SATURN, encoding="utf-8")
-    (folder / "taipei.txt").write_text(TAIPEI, encoding="utf-8")
+    (folder / "臺北.txt").write_text(TAIPEI, encoding="utf-8")  # a CJK name in kb:// uris
     return folder
 
 
@@ -88,8 +88,9 @@ def test_stdio_server_tools_resources_prompts_and_bad_arguments(kb_dir: Path, do
                     assert hit["uri"] == kb_uri("docs", hit["source"], hit["start"], hit["end"]) and hit["untrusted"] is False
                     assert (await client.read_resource(hit["uri"])).contents[0].text == hit["text"]
 
-                chinese = await client.call_tool("retrieve", {"query": "臺北 建築", "k": 1})
-                assert "臺北101" in chinese.structured_content["results"][0]["text"]
+                chinese = (await client.call_tool("retrieve", {"query": "臺北 建築", "k": 1})).structured_content["results"][0]
+                assert "臺北101" in chinese["text"] and "%E8%87%BA%E5%8C%97.txt" in chinese["uri"]
+                assert (await client.read_resource(chinese["uri"])).contents[0].text == TAIPEI[chinese["start"]:chinese["end"]]
 
                 answer = await client.call_tool("ask", {"question": "How many moons does Saturn have?", "k": 2})
                 assert not answer.is_error, text_of(answer)
@@ -98,7 +99,7 @@ def test_stdio_server_tools_resources_prompts_and_bad_arguments(kb_dir: Path, do
                 assert any("274" in m["content"] for _, body in ollama.requests for m in body.get("messages", []))  # the context reached the model
 
                 listing = json.loads((await client.read_resource("kb://docs")).contents[0].text)
-                assert {s["source"] for s in listing["sources"]} == {saturn, str(docs / "taipei.txt")}
+                assert {s["source"] for s in listing["sources"]} == {saturn, str(docs / "臺北.txt")}
                 chunks = json.loads((await client.read_resource(kb_uri("docs", saturn))).contents[0].text)["chunks"]
                 assert [SATURN[c["start"]:c["end"]] for c in chunks] == [c["text"] for c in chunks]
                 # a span across two adjoining chunks is laid together from both
