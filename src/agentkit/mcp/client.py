@@ -132,7 +132,7 @@ class McpClient:
     """One MCP server's tools, resources and prompts, from sync or async code (see the module doc)."""
 
     def __init__(self, server: Any, timeout: float = DEFAULT_TIMEOUT) -> None:
-        require("mcp", "mcp", "the MCP client")
+        require("mcp", "mcp", "MCP support (agentkit.mcp)")
         if not timeout > 0:
             raise ConfigError(f"timeout={timeout} must be positive", "pass seconds > 0")
         self.endpoint = McpEndpoint.parse(server)

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 from agentkit.extras import require
 
-require("mcp.server.mcpserver", "mcp", "the MCP server")
+require("mcp.server.mcpserver", "mcp", "MCP support (agentkit.mcp)")
 
 import anyio  # noqa: E402
 import anyio.to_thread  # noqa: E402
