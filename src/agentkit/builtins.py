@@ -94,6 +94,8 @@ def _pipelines(r: Registrar) -> None:
               summary={"naive": "question → answer", "rag": "retrieve → answer", "rag-agent": "extract question → keywords → retrieve → answer"}[name])
     for name, cls in (("extract_question", "ExtractQuestion"), ("extract_keywords", "ExtractKeywords"), ("retrieve", "Retrieve"), ("answer", "Answer")):
         r.add("step", name, f"agentkit.pipeline.steps:{cls}.from_dict", summary=f"the built-in {cls} step")
+    r.add("step", "mcp_tool", "agentkit.mcp.steps:McpToolStep.from_dict", extra="mcp",
+          summary="look up the query with a tool of an MCP server and add its chunks to the contexts")
 
 
 def _loaders(r: Registrar) -> None:
