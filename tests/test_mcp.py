@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import os
 import subprocess
 import sys
@@ -120,7 +121,9 @@ def test_stdio_server_tools_resources_prompts_and_bad_arguments(kb_dir: Path, do
 
                 prompt = await client.get_prompt("qa", {"question": "土星有幾顆衛星？", "context": "Saturn has 274 moons.", "language": "zh-TW"})
                 text = prompt.messages[0].content.text
-                assert text == render_role(QA, "土星有幾顆衛星？", "zh-TW", "Saturn has 274 moons.")
+                # the same layout as the pipelines send, up to the per-prompt random mark of block headers
+                same = re.compile(r"\| [0-9a-f]{8}\]")
+                assert same.sub("| N]", text) == same.sub("| N]", render_role(QA, "土星有幾顆衛星？", "zh-TW", "Saturn has 274 moons."))
                 assert "Traditional Chinese" in text and '"""\n土星有幾顆衛星？\n"""' in text
                 assert {p.name for p in (await client.list_prompts()).prompts} == {"question-extraction", "keyword-extraction", "qa"}
 
@@ -263,7 +266,7 @@ def test_tool_agent_answers_with_a_tool_from_an_mcp_server_over_stdio() -> None:
 
     def answer(messages) -> str:  # type: ignore[no-untyped-def]
         observation = messages[-1].content
-        count = next(w for w in observation.replace("\n", " ").split() if w.isdigit())
+        count = re.findall(r"\b\d+\b", observation)[-1]  # the tool's result: the last number of the fenced observation
         return json.dumps({"answer": f"Saturn has {count} known moons."})
 
     llm = ScriptedLLM([json.dumps({"tool": "moon_count", "arguments": {"planet": "saturn"}}), answer])
