@@ -54,11 +54,11 @@ class ToolRun:
 
 
 def _schema(tools: Sequence[Tool]) -> dict[str, Any]:
-    # Either a tool call or an answer, never an empty object.
-    return {"anyOf": [
-        {"type": "object", "properties": {"tool": {"type": "string", "enum": [t.name for t in tools]}, "arguments": {"type": "object"}}, "required": ["tool", "arguments"]},
-        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
-    ]}
+    """Either a call of one tool with *its* arguments (so a grammar-constrained backend cannot invent a parameter
+    or copy the schema into the arguments), or an answer; never an empty object."""
+    calls = [{"type": "object", "properties": {"tool": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
+              "required": ["tool", "arguments"]} for t in tools]
+    return {"anyOf": [*calls, {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}]}
 
 
 def parse_action(text: str) -> dict[str, Any]:
