@@ -35,7 +35,7 @@ from agentkit.tools.safety import check_url
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 agentkit/0.1"
 ACCEPT_ENCODING = "gzip, deflate"  # what _Decompressor can undo
-__all__ = ["Fetcher", "Page", "decode_body", "looks_binary", "open_guarded", "read_capped"]
+__all__ = ["Fetcher", "Page", "decode_body", "header_param", "looks_binary", "open_guarded", "read_capped"]
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ class Fetcher:
             if mime and mime not in TEXT_TYPES:
                 raise FetchError(f"skipped: content type '{mime}' is not HTML or plain text")
             body, truncated = await read_capped(response, self.max_bytes)
-            charset = _param(params, "charset")
+            charset = header_param(params, "charset")
         # Still inside the page's wait_for: a page that is slow to extract times out like a slow download.
         text = await extractors.extract(body, mime, charset, self.max_bytes, self.html_extractor)
         return Page(url, current, response.status_code, text.title, text.text, text.content_type, text.encoding, truncated or text.truncated)
@@ -272,7 +272,7 @@ async def timed(url: str, get: Awaitable[Page], timeout: float) -> Page:
         page = Page(url, error=_describe(exc))
     except (httpx.InvalidURL, UnicodeError) as exc:  # a malformed host or Location (IDNA) past the guard
         page = Page(url, error=f"refused {url!r}: malformed URL ({exc})")
-    except Exception as exc:  # noqa: BLE001 - one hostile page must never sink the batch
+    except Exception as exc:  # one hostile page must never sink the batch
         page = Page(url, error=f"failed: {type(exc).__name__}: {exc}")
     return Page(**{**page.to_dict(), "seconds": time.perf_counter() - started})
 
@@ -331,7 +331,8 @@ def _pinned_request(client: httpx.AsyncClient, url: str, address: str | None, he
     return client.build_request(method, target, headers={**headers, "Host": f"{original.host}{port}"}, extensions=extensions)
 
 
-def _param(params: str, name: str) -> str | None:
+def header_param(params: str, name: str) -> str | None:
+    """``name``'s value in a header's parameters (``"; charset=big5"`` → ``big5``), or None."""
     for part in params.split(";"):
         key, _, value = part.partition("=")
         if key.strip().lower() == name:
