@@ -2,7 +2,8 @@
 site on 127.0.0.1 (tests/web_site.py). No other address is ever connected to.
 
 Chromium is heavy on the shared 2-core box, so each module-scoped fixture renders one batch of pages with one
-browser, and the tests assert on its pages: four browser starts in all (three batches and the CLI). Without
+browser, and the tests assert on its pages: six browser starts in all (three batches, one unrouted browser, two
+CLI runs). Without
 Chromium (``make browser`` installs it where it may) or Playwright these tests skip with the reason; the tests of
 what happens without a browser run everywhere.
 """
@@ -201,6 +202,34 @@ def test_requests_of_the_page_to_private_addresses_are_refused(guarded: tuple[Pa
     assert any("secret-redirected" in line and "non-public" in line for line in log), log
     assert any("secret-literal" in line and "non-public address ::ffff:7f00:1" in line for line in log), log  # as Chromium spells it
     assert any("refused WebSocket" in line for line in log), log
+
+
+@needs_browser
+def test_browser_cannot_connect_on_its_own(web_site: Site) -> None:
+    """The second wall, without the route handler: with the renderer's launch flags even the loopback test site is
+    out of the browser's reach (no name resolves; everything goes to a proxy that does not exist)."""
+    from playwright.async_api import Error, async_playwright
+
+    from agentkit.tools.render import CHROMIUM_ARGS
+
+    async def unrouted() -> list[str]:
+        outcomes = []
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=find_browser(), args=list(CHROMIUM_ARGS))
+            page = await browser.new_page()
+            for url in (web_site.url("/js/secret-direct"), f"http://localhost:{web_site.port}/js/secret-direct"):
+                try:
+                    await page.goto(url, timeout=15_000)
+                    outcomes.append("loaded")
+                except Error as exc:
+                    outcomes.append(str(exc).splitlines()[0])
+            await page.set_content(f'<link rel="preconnect" href="{web_site.base}"><img src="{web_site.url("/js/secret-img")}">')
+            await browser.close()
+        return outcomes
+
+    outcomes = asyncio.run(unrouted())
+    assert all("ERR_PROXY_CONNECTION_FAILED" in o for o in outcomes), outcomes
+    assert not [path for path, _ in web_site.seen if path.startswith("/js/secret")]
 
 
 # ---- the command line and the web source ----------------------------------------------------------------------

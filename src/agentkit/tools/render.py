@@ -26,9 +26,12 @@ nothing here downloads a browser. The rendering fetcher keeps the plain fetcher'
   layout, so stylesheets fetched or built by scripts count; the result then goes through the same bounded
   ``extract_html`` in the same killable worker process as a plain page.
 
-Not promised: Chromium's sandbox when running as root (Chromium refuses it; it is on otherwise), text in closed
-shadow roots, canvas or images, text that scripts add after the network has gone quiet, and anything the page
-does inside the browser that needs no network (it runs arbitrary JavaScript, confined as described).
+Not promised: Chromium's sandbox when running as root (Chromium refuses it; it is on otherwise); CORS between the
+page's origins (Playwright adds allow headers to fulfilled cross-origin responses and answers preflights itself:
+the guard, not CORS, keeps internal addresses out, and a fresh context per page holds no credentials); text in
+closed shadow roots, canvas or images; text that scripts add after the network has gone quiet; memory beyond a
+512 MB JavaScript heap per page; and anything the page does inside the browser that needs no network (it runs
+arbitrary JavaScript, confined as described).
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ ROUTED_TYPES = frozenset({"document", "script", "stylesheet", "xhr", "fetch"})
 METHODS = frozenset({"GET", "HEAD"})
 MAX_NODES = 500_000  # nodes the snapshot visits; past it the page is cut (fail closed)
 # The second wall: no name resolves inside the browser, and everything not routed goes to a proxy that cannot
-# be reached (loopback included: <-loopback> removes Chromium's implicit bypass). WebRTC may not use UDP outside
-# the proxy. The rest switches off background traffic Playwright's defaults leave on.
+# be reached (loopback included: <-loopback> removes Chromium's implicit bypass), so a connection the browser
+# opens on its own (a preconnect, a request Chromium does not route) fails. WebRTC may not use UDP outside the
+# proxy. Then less background traffic than Playwright's defaults leave, and a bound on each page's JS heap.
 CHROMIUM_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",
     "--proxy-server=http://proxy.invalid:9",
@@ -73,6 +77,7 @@ CHROMIUM_ARGS = (
     "--dns-prefetch-disable",
     "--no-pings",
     "--disable-dev-shm-usage",
+    "--js-flags=--max-old-space-size=512",
 )
 FORWARDED_HEADERS = ("accept", "accept-language", "referer", "origin", "cookie", "x-requested-with", "content-type")
 DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "alt-svc", "trailer", "upgrade"})
