@@ -80,7 +80,10 @@ CHROMIUM_ARGS = (
     "--js-flags=--max-old-space-size=512",
 )
 FORWARDED_HEADERS = ("accept", "accept-language", "referer", "origin", "cookie", "x-requested-with", "content-type")
-DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "alt-svc", "trailer", "upgrade"})
+# Hop-by-hop and encoding headers (the body is already decoded), and any that would make the browser go somewhere
+# on its own: a Location (agentkit has followed every redirect; the browser is never handed one), Link preconnects.
+DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "alt-svc", "trailer", "upgrade",
+                             "location", "link"})
 SNAPSHOT_JS = resources.files("agentkit.tools").joinpath("render_snapshot.js").read_text(encoding="utf-8")
 
 
