@@ -14,9 +14,9 @@ nothing here downloads a browser. The rendering fetcher keeps the plain fetcher'
   service workers, downloads and popups. As a second wall the browser resolves no host name and sends whatever
   it might not route to a proxy that does not exist, so a request that escaped routing fails instead of connecting.
 - **Time.** ``timeout`` bounds each page from its first request to its extracted text: the browser waits for the
-  ``load`` event and then for the network to go quiet, until 70% of the page's time (at most ``timeout`` - 3 s) is
-  used; a page that has not finished loading by then is read as rendered so far and marked ``truncated``. The
-  rest is for reading the page and extracting its text; a page whose scripts hang the renderer fails with
+  ``load`` event and then for the network to go quiet (500 ms without requests), until 70% of the page's time is
+  used (or until 3 s before its end, when that is later); a page that has not finished loading by then is read as
+  rendered so far and marked ``truncated``. The rest is for reading the page and extracting its text; a page whose scripts hang the renderer fails with
   "timed out after Ns". ``total_timeout`` bounds the batch; the browser's start has its own bound,
   ``LAUNCH_TIMEOUT``.
 - **Bytes.** ``max_bytes`` bounds all bytes fulfilled for one page together (a response that would pass it is
@@ -190,7 +190,7 @@ class _Renderer:
         charset = header_param(doc.headers.get("content-type", "").partition(";")[2], "charset")
         decoded, encoding = await asyncio.to_thread(decode_body, doc.body, charset, doc.mime != "text/plain")  # detection is CPU work
         utf8 = {**doc.headers, "content-type": f"{doc.mime or 'text/html'}; charset=utf-8"}
-        state = _PageState(_Response(doc.url, doc.status, utf8, decoded.encode("utf-8", "surrogatepass"), doc.truncated), used=len(doc.body), truncated=doc.truncated)
+        state = _PageState(_Response(doc.url, doc.status, utf8, decoded.encode("utf-8", "replace"), doc.truncated), used=len(doc.body), truncated=doc.truncated)
         context = await self.browser.new_context(user_agent=f.user_agent, service_workers="block", accept_downloads=False)
         try:
             await context.route("**/*", lambda route: self._route(state, route))
@@ -198,6 +198,8 @@ class _Renderer:
             page = await context.new_page()
             state.main_frame = page.main_frame
             context.on("page", lambda other: None if other == page else _quietly(other.close(), 5))  # window.open: closed unread
+            if settle_until <= loop.time():
+                raise TimeoutError  # the document alone took the time: reported as the page's timeout
             try:
                 await page.goto(doc.url, wait_until="commit", timeout=_ms(settle_until - loop.time()))
             except self.api.Error as exc:
@@ -206,12 +208,12 @@ class _Renderer:
             if loaded:
                 await self._wait(page, "networkidle", settle_until)
             snap = await self._snapshot(context, page, deadline)
-            html = snap["html"].encode("utf-8", "surrogatepass")
+            html = snap["html"].encode("utf-8", "replace")  # a script can leave lone surrogates in the DOM
             # Still inside the page's time limit: extraction that runs over is killed with its worker.
             text = await self.extractors.extract(html[: f.max_bytes], "text/html", "utf-8", f.max_bytes, f.html_extractor)
             truncated = not loaded or state.truncated or snap["full"] or snap["cut"] or len(html) > f.max_bytes or text.truncated
             if not loaded:
-                log.info("rendered %s: still loading after %.1fs, read as rendered so far", url, f.timeout)
+                log.info("rendered %s: still loading when its time to settle ran out; read as rendered so far", url)
             return Page(url, page.url, doc.status, text.title or snap["title"][:1000], text.text, doc.mime or "text/html", encoding, truncated)
         finally:
             for task in list(state.tasks):
