@@ -8,12 +8,13 @@ BIN := $(VENV)/bin
 #   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # or pip resolves the CUDA build and ~19 GPU packages.
 TORCH_INDEX ?=
-# Models ship inside PyPI packages; nothing may be fetched from a model hub at run time.
+# Models ship inside PyPI packages; nothing may be fetched from a model hub at run time, nor a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-run run test lint test-core bench bench-chunking bench-hw01 clean
+.PHONY: install install-run run test lint browser test-core bench bench-chunking bench-hw01 clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentkit needs Python >= 3.11; this is " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
@@ -45,7 +46,21 @@ lint: install
 	@echo "==> import layers"
 	$(BIN)/lint-imports
 
-test: lint
+# The rendering tests (tests/test_render.py) need a system Chromium: installed from the distribution when missing and
+# this machine allows it (root and apt-get); otherwise one line says so and those tests skip with the reason. Only
+# the distribution's package is used; nothing downloads a browser (Playwright's own download stays off).
+BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
+browser:
+	@if [ -n "$$AGENTKIT_CHROMIUM" ] && command -v "$$AGENTKIT_CHROMIUM" >/dev/null; then echo "==> browser: $$AGENTKIT_CHROMIUM"; \
+	elif found=$$(for b in $(BROWSERS); do command -v $$b; done | head -n 1) && [ -n "$$found" ]; then echo "==> browser: $$found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "==> installing Chromium (apt-get install chromium) for the --render tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
+	  || echo "==> browser: apt-get could not install chromium; the --render tests will be skipped"; \
+	else echo "==> browser: no Chromium, and this machine cannot install one (needs root and apt-get); the --render tests will be skipped"; fi
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory test-core
 

@@ -10,6 +10,9 @@ Routes (GET):
   /charset/NAME (a body that declares a codec as its charset: zlib, bz2, base64, hex, rot13, uu, undefined)
   /multigzip.html (two gzip members) /nested.html (10 000 nested <div>) /many-p.html (15 000 <p>)
   /slow-extract.html, /spin-extract.html (fast to send; slow to extract with tests/slow_extractor.py)
+  /js/* pages whose text JavaScript builds, for the rendering fetcher (JS_PAGES, js_route below); /redirect-js
+  (→ /js/page.html) /searxng-js/search (hits on JS pages)
+Every request is recorded in ``Site.seen`` as (path, Accept-Encoding header).
 """
 
 from __future__ import annotations
@@ -88,7 +91,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
+        self.server.seen.append((path, self.headers.get("Accept-Encoding", "")))  # type: ignore[attr-defined]
         try:
+            if js_route(self, path):
+                return
             self._route(path, query)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -159,11 +165,100 @@ class Handler(BaseHTTPRequestHandler):
 
 BOMB = gzip.compress(b"\0" * (50 * 1024 * 1024), compresslevel=9)
 
+# ---- pages built by JavaScript (tests/test_render.py) -----------------------------------------------------------
+
+JS_TEXT = "臺灣最高的山是玉山，海拔3952公尺。"
+JS_TEXT_EN = "Yushan is the highest mountain in Taiwan, rendered by JavaScript."
+LOADING = "Loading the mountains"
+VISIBLE = "Ganymede is the largest moon of Jupiter."
+HANG_TEXT = "Written before the endless script."
+_JS = "application/javascript; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+
+JS_PAGES: dict[str, tuple[str, str]] = {
+    # The text exists only after app.js (a relative URL: it resolves right only if the browser knows the real
+    # document URL, also after a redirect) has fetched data.json and written it into the page.
+    "/js/page.html": (_HTML, _html("Mountains", f'<div id="app"><p>{LOADING}</p></div><script src="app.js"></script>')),
+    "/js/app.js": (_JS, """
+        fetch('/js/data.json').then((r) => r.json()).then((d) => {
+          document.getElementById('app').innerHTML = '<h1>' + d.title + '</h1><p>' + d.text + '</p><p>' + d.en + '</p>';
+        });"""),
+    "/js/data.json": ("application/json", json.dumps({"title": "玉山 Yushan", "text": JS_TEXT, "en": JS_TEXT_EN}, ensure_ascii=False)),
+    # Injections hidden in ways only the rendered page shows: an external stylesheet, a rule inserted through the
+    # CSSOM (its <style> serializes empty), a script-built style attribute, and a <style> whose text would break
+    # out of the element if serialized naively.
+    "/js/hidden.html": (_HTML, '<!DOCTYPE html><html><head><title>Moons</title><link rel="stylesheet" href="/js/hide.css"></head><body>'
+                        '<div id="app"></div><script src="/js/hidden.js"></script></body></html>'),
+    "/js/hide.css": ("text/css", ".sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); } .pale { color: #fff; }"),
+    "/js/hidden.js": (_JS, f"""
+        const app = document.getElementById('app');
+        app.innerHTML = '<p>{VISIBLE}</p><p class="sr">{INJECTION} (external clip)</p><p class="pale">{INJECTION} (white on white)</p>'
+          + '<p class="om">{INJECTION} (CSSOM)</p><p id="styled">{INJECTION} (script style)</p>';
+        const sheet = document.createElement('style');
+        document.head.appendChild(sheet);
+        sheet.sheet.insertRule('.om {{ display: none }}');
+        document.getElementById('styled').style.setProperty('opacity', '0');
+        const breakout = document.createElement('style');
+        breakout.textContent = '</style><p>{INJECTION} (style breakout)</p><style>';
+        document.body.appendChild(breakout);"""),
+    # A parser-blocking script that never arrives: the load event never fires.
+    "/js/hang.html": (_HTML, _html("Hang", f'<p id="early"></p><script>document.getElementById("early").textContent = "{HANG_TEXT}";</script>'
+                                           '<script src="/slow?s=60"></script><p>never parsed</p>')),
+    # A script that never yields: the renderer itself hangs.
+    "/js/spin.html": (_HTML, _html("Spin", "<p>spinning</p><script>for (;;) {}</script>")),
+    # Requests a loaded page may try: a name that resolves to a private address, a redirect to it, a literal
+    # private address, a WebSocket. Each outcome is written into the page; the guard test reads the site's log.
+    "/js/guard.html": (_HTML, _html("Guard", '<p id="log">requests:</p><script src="/js/guard.js"></script>')),
+    "/js/guard.js": (_JS, """
+        const log = (line) => { const p = document.createElement('p'); p.textContent = line; document.body.appendChild(p); };
+        const port = location.port;
+        const tries = {
+          'same host': '/js/data.json',
+          'private name': 'http://internal.invalid:' + port + '/js/secret',
+          'redirect to private': '/js/to-internal',
+          'private literal': 'http://[::ffff:127.0.0.1]:' + port + '/js/secret-literal',
+        };
+        for (const [name, url] of Object.entries(tries)) {
+          fetch(url).then((r) => r.text()).then((t) => log(name + ': read ' + t.slice(0, 60)), () => log(name + ': blocked'));
+        }
+        try {
+          const ws = new WebSocket('ws://' + location.host + '/js/ws');
+          ws.onerror = () => log('websocket: blocked');
+          ws.onclose = () => log('websocket: closed');
+        } catch (e) { log('websocket: blocked'); }"""),
+    # A page that asks for more bytes than the cap allows (huge.html is 5 MB).
+    "/js/big.html": (_HTML, _html("Big", '<p>Before the big request.</p><script>fetch("/huge.html").then((r) => r.text()).then('
+                                         '(t) => { document.body.insertAdjacentHTML("beforeend", "<p>huge: " + t.length + "</p>"); }, '
+                                         '() => { document.body.insertAdjacentHTML("beforeend", "<p>huge: refused</p>"); });</script>')),
+}
+
+
+def js_route(handler: Handler, path: str) -> bool:
+    """Serve the JavaScript pages; True when ``path`` was one of them."""
+    base = f"http://127.0.0.1:{handler.server.server_address[1]}"
+    if path in JS_PAGES:
+        ctype, body = JS_PAGES[path]
+        handler._send(200, ctype, body.encode())
+    elif path == "/redirect-js":
+        handler._send(302, "text/plain", b"", {"Location": "/js/page.html"})
+    elif path == "/js/to-internal":
+        handler._send(302, "text/plain", b"", {"Location": f"http://internal.invalid:{handler.server.server_address[1]}/js/secret-redirected"})
+    elif path.startswith("/js/secret"):
+        handler._send(200, "text/plain", b"SECRET from an internal service")
+    elif path == "/searxng-js/search":
+        rows = [{"title": "Yushan", "url": f"{base}/js/page.html", "content": "a page built by JavaScript"},
+                {"title": "Jupiter", "url": f"{base}/utf8.html", "content": "a static page"}]
+        handler._send(200, "application/json", json.dumps({"results": rows}).encode())
+    else:
+        return False
+    return True
+
 
 class Site:
     def __init__(self) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.seen = []  # type: ignore[attr-defined]
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -178,3 +273,8 @@ class Site:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        """(path, Accept-Encoding) of every request so far, oldest first."""
+        return list(self.server.seen)  # type: ignore[attr-defined]

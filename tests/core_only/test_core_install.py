@@ -45,6 +45,7 @@ def test_ingest_query_ask(tmp_path: Path):
     (["search", "taipei", "--backend", "google", "--no-cache"], "web"),
     (["distill", str(ROOT / "examples" / "docs"), "--out", "OUT", "--max-chunks", "1"], "distill"),
     (["finetune", "data.jsonl", "--out", "OUT"], "finetune"),
+    (["fetch", "http://127.0.0.1:9/", "--render", "--allow-private", "--no-cache"], "render"),
 ])
 def test_missing_extras_are_one_line(tmp_path: Path, args: list[str], extra: str):
     (tmp_path / "data.jsonl").write_text(json.dumps({"prompt": "q?", "completion": "a."}) + "\n", encoding="utf-8")

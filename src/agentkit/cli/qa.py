@@ -28,6 +28,7 @@ def ask(
     source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
     search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR (default: $AGENTKIT_SEARCH or google)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let the web source fetch loopback/private addresses."),
+    render: bool = typer.Option(False, "--render", help="Read web pages in a headless Chromium so text built by JavaScript counts (needs Chromium)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
     refresh: bool = typer.Option(False, "--refresh", help="Search and fetch anew, then update the cache."),
     language: str = typer.Option(None, "--language", help="Answer language rule, e.g. zh-TW, en."),
@@ -44,7 +45,8 @@ def ask(
     else:
         refuse_for_ragflow(ctx, kb, {"mode": "--mode"})
         pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
-                     temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private)
+                     temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private,
+                     render=render)
     result = pipe.run(question)
     if as_json:
         _print_json(result.to_dict())

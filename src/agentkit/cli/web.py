@@ -20,22 +20,38 @@ def search(
     query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
     backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR, options as name?key=value."),
     n: int = typer.Option(3, "--n", help="Results to return (at most 20)."),
+    render: bool = typer.Option(False, "--render", help="Also read each hit in a headless Chromium (JavaScript runs) and show its text."),
+    allow_private: bool = typer.Option(False, "--allow-private", help="With --render: allow loopback/private/link-local addresses."),
     no_cache: bool = typer.Option(False, "--no-cache"),
     refresh: bool = typer.Option(False, "--refresh"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search the web (or a local folder of pages)."""
-    from agentkit.sources.select import default_search_spec
-    from agentkit.tools import load_search
+    from rich.markup import escape
 
-    results = load_search(backend or default_search_spec(), _web_cache(no_cache, refresh)).search(query_text, n)
+    from agentkit.errors import ConfigError
+    from agentkit.sources.select import default_search_spec
+    from agentkit.tools import Fetcher, load_search
+
+    if allow_private and not render:
+        raise ConfigError("--allow-private only applies to the pages --render reads", "add --render, or leave out --allow-private")
+    cache = _web_cache(no_cache, refresh)
+    results = load_search(backend or default_search_spec(), cache).search(query_text, n)
+    rows = [{k: v for k, v in r.to_dict().items() if k != "text"} for r in results]
+    if render and results:
+        pages = Fetcher(render=True, allow_private=allow_private, cache=cache).fetch_many([r.url for r in results])
+        for row, page in zip(rows, pages, strict=True):
+            row.update(text=page.text, title=page.title or row["title"], error=page.error, truncated=page.truncated)
     if as_json:
-        _print_json({"query": query_text, "results": [{k: v for k, v in r.to_dict().items() if k != "text"} for r in results]})
+        _print_json({"query": query_text, "results": rows})
         return
     if not results:
         out.print("[yellow]no results[/]")
-    for r in results:
-        out.print(f"[bold]{r.rank}. {r.title}[/]\n   [blue]{r.url}[/]\n   {r.snippet}", highlight=False)
+    for row in rows:
+        out.print(f"[bold]{row['rank']}. {row['title']}[/]\n   [blue]{row['url']}[/]\n   {row['snippet']}", highlight=False)
+        if render:
+            shown = row["error"] or " ".join(row["text"].split())[:300]
+            out.print(f"   [dim]page:[/] {escape(shown)}", highlight=False)
 
 
 @app.command()
@@ -45,6 +61,7 @@ def fetch(
     allow_private: bool = typer.Option(False, "--allow-private", help="Allow loopback/private/link-local addresses."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds for the whole page."),
     max_bytes: int = typer.Option(2_000_000, "--max-bytes", help="Body cap; longer pages are truncated."),
+    render: bool = typer.Option(False, "--render", help="Load the page in a headless Chromium so text built by JavaScript is read (needs Chromium)."),
     no_cache: bool = typer.Option(False, "--no-cache"),
     refresh: bool = typer.Option(False, "--refresh"),
     as_json: bool = typer.Option(False, "--json"),
@@ -53,7 +70,8 @@ def fetch(
     from agentkit.errors import FetchError
     from agentkit.tools import Fetcher
 
-    page = Fetcher(timeout=timeout, total_timeout=timeout + 1, max_bytes=max_bytes, allow_private=allow_private, cache=_web_cache(no_cache, refresh)).fetch(url)
+    fetcher = Fetcher(timeout=timeout, total_timeout=timeout + 1, max_bytes=max_bytes, allow_private=allow_private, cache=_web_cache(no_cache, refresh), render=render)
+    page = fetcher.fetch(url)
     if not page.ok:
         raise FetchError(page.error)
     if as_json:

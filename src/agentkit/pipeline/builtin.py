@@ -59,21 +59,24 @@ def build(
     timeout: float = 120.0,
     web_cache: Any = None,
     allow_private: bool = False,
+    render: bool = False,
 ) -> Pipeline:
     """A named pipeline wired from plain options (what the CLI's ``ask`` and ``hw01 run`` take).
 
     ``source``: ``kb``, ``web`` or ``both``; default ``kb`` when ``kb`` is given. ``name`` defaults to ``rag``
-    when there is a source, else ``naive``.
+    when there is a source, else ``naive``. ``allow_private`` and ``render`` configure the web source's fetcher.
     """
     from agentkit.llm import GenerationParams
     from agentkit.sources.select import build_retriever
     from agentkit.tools.fetch import Fetcher
 
     source = source or ("kb" if kb else None)
+    if render and source not in ("web", "both"):
+        raise ConfigError(f"rendering reads web pages, but the source is {source or 'none'}", "add --source web (or both), or leave out --render")
     name = name or ("rag" if source else "naive")
     retriever = None
     if source:
-        retriever = build_retriever(source, kb, kb_mode, search, cache=web_cache, fetcher=Fetcher(allow_private=allow_private, cache=web_cache))
+        retriever = build_retriever(source, kb, kb_mode, search, cache=web_cache, fetcher=Fetcher(allow_private=allow_private, cache=web_cache, render=render))
     model = load_llm(llm)
     # k only means something to a pipeline that retrieves; naive takes neither.
     pipe = create(name, model, retriever=retriever, k=k if retriever is not None else None, language=language)

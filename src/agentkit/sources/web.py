@@ -49,7 +49,7 @@ class WebRetriever:
         spec = getattr(search, "spec", None) or search.name
         f = self.fetcher
         return {"type": "web", "search": spec, "n_results": self.n_results, "max_chunks_per_page": self.max_chunks_per_page,
-                "fetcher": {"timeout": f.timeout, "total_timeout": f.total_timeout, "max_bytes": f.max_bytes, "allow_private": f.allow_private}}
+                "fetcher": {"timeout": f.timeout, "total_timeout": f.total_timeout, "max_bytes": f.max_bytes, "allow_private": f.allow_private, "render": f.render}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebRetriever:

@@ -12,9 +12,10 @@ plain text are read. Any failure — a malformed URL, a bad charset, a crash —
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,7 +34,8 @@ from agentkit.tools.safety import check_url
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 agentkit/0.1"
-__all__ = ["Fetcher", "Page", "decode_body", "looks_binary"]
+ACCEPT_ENCODING = "gzip, deflate"  # what _Decompressor can undo
+__all__ = ["Fetcher", "Page", "decode_body", "header_param", "looks_binary", "open_guarded", "read_capped"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,10 @@ class Fetcher:
     decoded text (the page is marked ``truncated``). ``html_extractor`` is an importable ``module:function``
     mapping HTML to (text, title); it runs in a worker process. The sync methods also work inside a running
     event loop (a notebook).
+
+    ``render=True`` loads each page in a headless Chromium so that text built by JavaScript is read, under the
+    same guard, limits and extraction (``agentkit.tools.render``; needs the ``render`` extra and a system
+    Chromium, found through ``browser``, ``$AGENTKIT_CHROMIUM`` or ``PATH``).
     """
 
     def __init__(
@@ -136,6 +142,8 @@ class Fetcher:
         cache: WebCache | None = None,
         verify: bool = True,
         html_extractor: str = DEFAULT_HTML_EXTRACTOR,
+        render: bool = False,
+        browser: str | None = None,
     ) -> None:
         if timeout <= 0 or total_timeout <= 0:
             raise FetchError(f"timeouts must be positive (timeout={timeout}, total_timeout={total_timeout})", "pass seconds > 0")
@@ -153,6 +161,8 @@ class Fetcher:
         self.cache = cache
         self.verify = verify
         self.html_extractor = html_extractor
+        self.render = render
+        self.browser = browser
 
     # ---- public API ----------------------------------------------------------------------------
 
@@ -166,8 +176,9 @@ class Fetcher:
         return (await self.afetch_many([url]))[0]
 
     async def afetch_many(self, urls: Sequence[str]) -> list[Page]:
-        """Pages in the order of ``urls``; failures carry ``error``. Returns within ``total_timeout``
-        (plus the moment it takes to stop the extraction workers). Never raises for one page's sake."""
+        """Pages in the order of ``urls``; failures carry ``error``. Returns within ``total_timeout`` (plus the
+        moment it takes to stop the extraction workers, and when rendering the browser's start, bounded on its own).
+        Never raises for one page's sake; rendering without Playwright or a browser raises for the batch."""
         pages: dict[int, Page] = {}
         todo: list[tuple[int, str]] = []
         for i, url in enumerate(urls):
@@ -177,29 +188,13 @@ class Fetcher:
             else:
                 todo.append((i, url))
         if todo:
-            limits = httpx.Limits(max_connections=self.concurrency)
-            timeout = httpx.Timeout(self.timeout)
-            gate = asyncio.Semaphore(self.concurrency)
-            async with (
-                httpx.AsyncClient(follow_redirects=False, timeout=timeout, limits=limits, verify=self.verify, trust_env=False) as client,
-                ExtractorPool(min(self.concurrency, len(todo))) as extractors,
-            ):
+            if self.render:
+                from agentkit.tools.render import render_batch  # Playwright is imported only when asked for
 
-                async def one(url: str) -> Page:
-                    async with gate:
-                        return await self._timed(client, extractors, url)
-
-                tasks = {asyncio.create_task(one(url)): (i, url) for i, url in todo}
-                done, pending = await asyncio.wait(tasks, timeout=self.total_timeout)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending)
-                for task, (i, url) in tasks.items():
-                    if task in done:
-                        pages[i] = task.result()
-                    else:
-                        pages[i] = Page(url, error=f"not fetched: the total budget of {self.total_timeout:g}s ran out", seconds=self.total_timeout)
+                fetched = await render_batch(self, [url for _, url in todo])
+            else:
+                fetched = await self._fetch_batch([url for _, url in todo])
+            pages.update(zip((i for i, _ in todo), fetched, strict=True))
             if self.cache:
                 for i, _ in todo:
                     if pages[i].ok:
@@ -207,83 +202,137 @@ class Fetcher:
         return [pages[i] for i in range(len(urls))]
 
     def _cache_key(self, url: str) -> str:
-        # A page fetched with allow_private must not be served to a fetcher that forbids it.
+        # A page fetched with allow_private must not be served to a fetcher that forbids it; a rendered page
+        # (JavaScript ran) is not the page a plain fetch reads.
         extractor = "" if self.html_extractor == DEFAULT_HTML_EXTRACTOR else f"{self.html_extractor}|"
-        return f"{'private-ok' if self.allow_private else 'public'}|{extractor}{url}"
+        return f"{'private-ok' if self.allow_private else 'public'}|{'render|' if self.render else ''}{extractor}{url}"
+
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client for one batch: no redirects followed by httpx (``open_guarded`` follows them), no proxy
+        or settings from the environment."""
+        limits = httpx.Limits(max_connections=self.concurrency)
+        return httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(self.timeout), limits=limits, verify=self.verify, trust_env=False)
+
+    async def _fetch_batch(self, urls: Sequence[str]) -> list[Page]:
+        async with self.client() as client, ExtractorPool(min(self.concurrency, len(urls))) as extractors:
+            return await run_batch(urls, lambda url: timed(url, self._get(client, extractors, url), self.timeout), self.total_timeout, self.concurrency)
 
     # ---- one page ------------------------------------------------------------------------------
 
-    async def _timed(self, client: httpx.AsyncClient, extractors: ExtractorPool, url: str) -> Page:
-        started = time.perf_counter()
-        try:
-            page = await asyncio.wait_for(self._get(client, extractors, url), self.timeout)
-        except FetchError as exc:
-            page = Page(url, error=exc.message)
-        except (TimeoutError, httpx.TimeoutException):
-            page = Page(url, error=f"timed out after {self.timeout:g}s")
-        except httpx.HTTPError as exc:
-            page = Page(url, error=_describe(exc))
-        except (httpx.InvalidURL, UnicodeError) as exc:  # a malformed host or Location (IDNA) past the guard
-            page = Page(url, error=f"refused {url!r}: malformed URL ({exc})")
-        except Exception as exc:  # noqa: BLE001 - one hostile page must never sink the batch
-            page = Page(url, error=f"failed: {type(exc).__name__}: {exc}")
-        return Page(**{**page.to_dict(), "seconds": time.perf_counter() - started})
-
     async def _get(self, client: httpx.AsyncClient, extractors: ExtractorPool, url: str) -> Page:
-        current = url
-        headers = {"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1", "Accept-Encoding": "gzip, deflate"}
-        for _ in range(self.max_redirects + 1):
-            pinned = await check_url(current, self.allow_private)
-            response = await client.send(_pinned_request(client, current, pinned, headers), stream=True)
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise FetchError(f"HTTP {response.status_code} redirect without a Location from {current}")
-                    current = str(httpx.URL(current).join(location))  # relative to the name, not the pinned address
-                    continue
-                if response.status_code >= 400:
-                    raise FetchError(f"HTTP {response.status_code} from {current}")
-                mime, _, params = response.headers.get("content-type", "").partition(";")
-                mime = mime.strip().lower()
-                if mime and mime not in TEXT_TYPES:
-                    raise FetchError(f"skipped: content type '{mime}' is not HTML or plain text")
-                body, truncated = await self._read(response)
-                charset = _param(params, "charset")
-            finally:
-                await response.aclose()
-            # Still inside the page's wait_for: a page that is slow to extract times out like a slow download.
-            text = await extractors.extract(body, mime, charset, self.max_bytes, self.html_extractor)
-            return Page(url, current, response.status_code, text.title, text.text, text.content_type, text.encoding, truncated or text.truncated)
-        raise FetchError(f"too many redirects (more than {self.max_redirects}) starting at {url}")
-
-    async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
-        decoder = _Decompressor(response.headers.get("content-encoding", ""))
-        parts: list[bytes] = []
-        size = raw = 0
-        async for data in response.aiter_raw():
-            raw += len(data)
-            out, more = decoder.feed(data, self.max_bytes - size + 1)
-            parts.append(out)
-            size += len(out)
-            if size > self.max_bytes or more or raw > self.max_bytes * 4:
-                return b"".join(parts)[: self.max_bytes], True
-        return b"".join(parts), False
+        headers = {"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1", "Accept-Encoding": ACCEPT_ENCODING}
+        async with open_guarded(client, url, headers, allow_private=self.allow_private, max_redirects=self.max_redirects) as (current, response):
+            if response.status_code >= 400:
+                raise FetchError(f"HTTP {response.status_code} from {current}")
+            mime, _, params = response.headers.get("content-type", "").partition(";")
+            mime = mime.strip().lower()
+            if mime and mime not in TEXT_TYPES:
+                raise FetchError(f"skipped: content type '{mime}' is not HTML or plain text")
+            body, truncated = await read_capped(response, self.max_bytes)
+            charset = header_param(params, "charset")
+        # Still inside the page's wait_for: a page that is slow to extract times out like a slow download.
+        text = await extractors.extract(body, mime, charset, self.max_bytes, self.html_extractor)
+        return Page(url, current, response.status_code, text.title, text.text, text.content_type, text.encoding, truncated or text.truncated)
 
 
-def _pinned_request(client: httpx.AsyncClient, url: str, address: str | None, headers: dict[str, str]) -> httpx.Request:
+# ---- the pieces a fetch is made of (shared with the rendering fetcher, tools.render) ------------------------
+
+
+async def run_batch(urls: Sequence[str], one: Callable[[str], Awaitable[Page]], total_timeout: float, concurrency: int) -> list[Page]:
+    """``one(url)`` for every URL, at most ``concurrency`` at a time, within ``total_timeout``: pages in the order
+    of ``urls``; a page still running when the budget is spent is cancelled and says so."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def gated(url: str) -> Page:
+        async with gate:
+            return await one(url)
+
+    tasks = [asyncio.create_task(gated(url)) for url in urls]
+    done, pending = await asyncio.wait(tasks, timeout=total_timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    return [
+        task.result() if task in done else Page(url, error=f"not fetched: the total budget of {total_timeout:g}s ran out", seconds=total_timeout)
+        for task, url in zip(tasks, urls, strict=True)
+    ]
+
+
+async def timed(url: str, get: Awaitable[Page], timeout: float) -> Page:
+    """``get`` within ``timeout`` seconds, every failure turned into this page's ``error``, ``seconds`` filled in."""
+    started = time.perf_counter()
+    try:
+        page = await asyncio.wait_for(get, timeout)
+    except FetchError as exc:
+        page = Page(url, error=exc.message)
+    except (TimeoutError, httpx.TimeoutException):
+        page = Page(url, error=f"timed out after {timeout:g}s")
+    except httpx.HTTPError as exc:
+        page = Page(url, error=_describe(exc))
+    except (httpx.InvalidURL, UnicodeError) as exc:  # a malformed host or Location (IDNA) past the guard
+        page = Page(url, error=f"refused {url!r}: malformed URL ({exc})")
+    except Exception as exc:  # one hostile page must never sink the batch
+        page = Page(url, error=f"failed: {type(exc).__name__}: {exc}")
+    return Page(**{**page.to_dict(), "seconds": time.perf_counter() - started})
+
+
+@contextlib.asynccontextmanager
+async def open_guarded(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], *, allow_private: bool, max_redirects: int, method: str = "GET",
+) -> AsyncIterator[tuple[str, httpx.Response]]:
+    """``(final_url, response)`` at the end of ``url``'s redirect chain, the response streaming (closed on exit).
+
+    Every hop passes the URL guard first and its connection is pinned to the address the guard vetted; a redirect
+    without a Location, or more than ``max_redirects`` of them, raises FetchError."""
+    current = url
+    for _ in range(max_redirects + 1):
+        pinned = await check_url(current, allow_private)
+        response = await client.send(_pinned_request(client, current, pinned, headers, method), stream=True)
+        try:
+            if response.is_redirect:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(f"HTTP {response.status_code} redirect without a Location from {current}")
+                current = str(httpx.URL(current).join(location))  # relative to the name, not the pinned address
+                continue
+            yield current, response
+            return
+        finally:
+            await response.aclose()
+    raise FetchError(f"too many redirects (more than {max_redirects}) starting at {url}")
+
+
+async def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """The decompressed body, at most ``limit`` bytes, and whether it was cut (also when the compressed bytes
+    alone run past four times the cap)."""
+    decoder = _Decompressor(response.headers.get("content-encoding", ""))
+    parts: list[bytes] = []
+    size = raw = 0
+    async for data in response.aiter_raw():
+        raw += len(data)
+        out, more = decoder.feed(data, limit - size + 1)
+        parts.append(out)
+        size += len(out)
+        if size > limit or more or raw > limit * 4:
+            return b"".join(parts)[:limit], True
+    return b"".join(parts), False
+
+
+def _pinned_request(client: httpx.AsyncClient, url: str, address: str | None, headers: dict[str, str], method: str = "GET") -> httpx.Request:
     """A request to ``url`` whose connection goes to the already vetted ``address``: the Host header and the
     TLS server name (SNI, and so certificate checks) keep the original host name."""
     if address is None:
-        return client.build_request("GET", url, headers=headers)
+        return client.build_request(method, url, headers=headers)
     original = httpx.URL(url)
     target = original.copy_with(host=address)
     port = f":{original.port}" if original.port else ""
     extensions = {"sni_hostname": original.host} if original.scheme == "https" else {}
-    return client.build_request("GET", target, headers={**headers, "Host": f"{original.host}{port}"}, extensions=extensions)
+    return client.build_request(method, target, headers={**headers, "Host": f"{original.host}{port}"}, extensions=extensions)
 
 
-def _param(params: str, name: str) -> str | None:
+def header_param(params: str, name: str) -> str | None:
+    """``name``'s value in a header's parameters (``"; charset=big5"`` → ``big5``), or None."""
     for part in params.split(";"):
         key, _, value = part.partition("=")
         if key.strip().lower() == name:
