@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "langchain": ("langchain_core",),
     "plots": ("matplotlib",),
     "mcp": ("mcp",),
+    "vision": ("PIL",),
 }
 
 
