@@ -77,7 +77,7 @@ class ChatEngine:
         # max_tokens is then fitted to what the trimmed history leaves (fit_to_window).
         reply_room = min(self.params.max_tokens, first.context_window // 2)
         messages = trim(session.system, session.messages, first.context_window - reply_room - SAFETY_MARGIN, first.count_tokens)
-        turn = Turn(text, tuple(d.image.name for d in descriptions))
+        turn = Turn(text, tuple(d.image.name for d in descriptions), _earlier_in_view(session, messages, len(descriptions)))
         streamed = self._stream_first(first, messages, fit_to_window(first, messages, self.params), on_token)
         # The guards judge the streamed answer; retries and fallbacks run without streaming (the first
         # stream is already on screen), and a fallback's answer keeps its note.
@@ -107,3 +107,17 @@ class ChatEngine:
             return model.generate(messages, params, on_token=on_token)
         except AgentkitError as exc:
             return exc
+
+
+def _earlier_in_view(session: ChatSession, sent: list[Message], current: int) -> tuple[str, ...]:
+    """Names of files earlier turns carried whose description (the system messages just before that turn) is among
+    the ``sent`` messages; ``current`` is how many files this turn carried (its own turn is not "earlier")."""
+    sent_ids = {id(m) for m in sent}
+    newest = len(session.messages) - 1
+    names = []
+    for index, files in session.attachments.items():
+        if index == newest and current:
+            continue
+        if any(id(session.messages[j]) in sent_ids for j in range(max(0, index - len(files)), index)):
+            names += [a.name for a in files]
+    return tuple(names)
