@@ -492,3 +492,9 @@ def test_live_vision_server(tmp_path: Path) -> None:
     assert "red" in result.text.lower() or "紅" in result.text or "红" in result.text, result.text
     chinese = ImageDescriber(spec, language="zh-TW", timeout=300).describe(tmp_path / "red.png", "中間的形狀是什麼顏色？")
     assert chinese.ok and "紅" in chinese.text, chinese.text
+    # The whole path, with the vision model answering as the chat model too.
+    run = cli("ask", "What colour is the shape in the middle? One word.", "--image", str(tmp_path / "red.png"), "--llm", spec,
+              "--vision-timeout", "300", "--timeout", "300", "--json", timeout=900)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["trace"][0]["output"]["descriptions"][0]["error"] == "" and "red" in answer["answer"].lower(), answer["answer"]
