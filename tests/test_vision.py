@@ -334,22 +334,27 @@ def _echo_descriptions(body: dict[str, Any]) -> str:
     return f"From the picture: {lines[-2]}" if len(lines) > 1 else "I could not see the picture."
 
 
-def test_ask_with_an_image_against_the_doubles(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["openai", "ollama"])
+def test_ask_with_an_image_against_the_doubles(tmp_path: Path, backend: str) -> None:
     image = solid(tmp_path / "car.jpg")
-    with OpenAIVisionDouble(chat=_echo_descriptions) as server:
-        base = f"openai://127.0.0.1:{server.port}/v1"
-        run = cli("ask", "What colour is the car?", "--image", str(image), "--llm", f"{base}#chat", "--vision-llm", f"{base}#qwen3-vl", "--json")
-        requests = list(server.requests)
+    double = OpenAIVisionDouble(chat=_echo_descriptions) if backend == "openai" else OllamaVisionDouble(chat=_echo_descriptions)
+    with double as server:
+        if backend == "openai":
+            chat_spec, vision_spec = f"openai://127.0.0.1:{server.port}/v1#chat", f"openai://127.0.0.1:{server.port}/v1#qwen3-vl"
+        else:
+            chat_spec, vision_spec = f"ollama://llama3.2?host={server.url}", f"ollama://qwen2.5vl?host={server.url}"
+        run = cli("ask", "What colour is the car?", "--image", str(image), "--llm", chat_spec, "--vision-llm", vision_spec, "--json")
+        requests = [(path, body) for path, body in server.requests if path != "/api/show"]
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["answer"] == "From the picture: A 64×48 picture, mostly red."
     assert [step["name"] for step in result["trace"]] == ["describe_image", "answer"]
     (traced,) = result["trace"][0]["output"]["descriptions"]
-    assert traced["model"] == f"{base}#qwen3-vl" and traced["seconds"] > 0 and result["trace"][0]["completion_tokens"] == 5
+    assert traced["model"] == vision_spec and traced["seconds"] > 0 and result["trace"][0]["completion_tokens"] == 5
     (_, vision_body), (_, chat_body) = requests
-    assert vision_body["model"] == "qwen3-vl" and chat_body["model"] == "chat" and chat_body["stream"] is True
+    assert vision_body["stream"] is False and chat_body["stream"] is True
     assert [m["role"] for m in chat_body["messages"]] == ["system", "system", "user"]
-    assert all(isinstance(m["content"], str) for m in chat_body["messages"])  # no image goes to the chat model itself
+    assert all(isinstance(m["content"], str) and "images" not in m for m in chat_body["messages"])  # no image goes to the chat model
 
 
 def test_ask_goes_on_with_a_note_when_the_vision_server_times_out(tmp_path: Path) -> None:
