@@ -480,6 +480,35 @@ def test_chat_cli_attachments_when_piped(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "no image file at" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_chat_cli_interactive_image_errors_do_not_end_the_chat(tmp_path: Path) -> None:
+    import pty
+
+    from tests.test_chat import _read_until
+
+    image = solid(tmp_path / "red.jpg")
+    with OpenAIVisionDouble(chat="It looks red to me.") as chat, OpenAIVisionDouble(mode="hang") as vision:
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "agentkit.cli", "chat", "--llm", f"openai://127.0.0.1:{chat.port}/v1#chat", "--vision-llm",
+                                 f"openai://127.0.0.1:{vision.port}/v1#qwen3-vl", "--vision-timeout", "1", "--store", str(tmp_path / "s.sqlite")],
+                                stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "COLUMNS": "200"}, cwd=ROOT)
+        os.close(slave)
+        try:
+            assert b"you> " in _read_until(master, b"you> ", 120)
+            os.write(master, f"/image {tmp_path / 'nope.jpg'}\r".encode())
+            assert b"no image file at" in _read_until(master, b"you> ", 60)
+            os.write(master, f"/image {image}\r".encode())
+            assert b"attached red.jpg" in _read_until(master, b"you> ", 60)
+            os.write(master, "這是什麼？\r".encode())
+            turn = _read_until(master, b"you> ", 60).decode(errors="replace")
+            assert "(could not analyze the image red.jpg:" in turn and turn.index("could not analyze") < turn.index("bot> It looks red to me.")
+            os.write(master, b"exit\r")
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+
+
 # ---- a real vision server --------------------------------------------------------------------------------
 
 
