@@ -77,7 +77,9 @@ def test_large_images_are_downscaled_to_the_max_side(tmp_path: Path) -> None:
     assert (default.info.width, default.info.height) == (1536, 1152) and decoded(default).size == (1536, 1152)
     assert default.info.changes == ("downscaled from 4000×3000",) and (default.info.source_width, default.info.source_height) == (4000, 3000)
     small = prepare_image(path, ImageLimits(max_side=512))
-    assert decoded(small).size == (512, 384)
+    assert decoded(small).size == (512, 384) and small.info.changes == ("downscaled from 4000×3000",)  # decoded at 1/4 scale first
+    tall = prepare_image(solid(tmp_path / "tall.png", (300, 3000), fmt="PNG"))
+    assert decoded(tall).size == (154, 1536) and tall.info.mime == "image/png"
 
 
 def test_images_over_the_byte_limit_are_reencoded_until_they_fit(tmp_path: Path) -> None:
@@ -97,7 +99,11 @@ def test_exif_orientation_is_respected(tmp_path: Path) -> None:
     stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
     image = prepare_image(tmp_path / "phone.jpg")
     img = decoded(image).convert("RGB")
-    assert img.size == (30, 60) and "turned upright (EXIF orientation)" in image.info.changes
+    assert img.size == (30, 60) and image.info.changes == ("turned upright (EXIF orientation)",)
+    big = stored.resize((3000, 1500))
+    big.save(tmp_path / "big_phone.jpg", exif=exif)
+    upright = prepare_image(tmp_path / "big_phone.jpg")
+    assert decoded(upright).size == (768, 1536) and upright.info.changes == ("turned upright (EXIF orientation)", "downscaled from 1500×3000")
     red, _, blue = img.getpixel((27, 2))  # displayed upright, the stored top-left corner is at the top right
     assert red > 200 and blue < 60
 

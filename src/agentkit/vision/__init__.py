@@ -6,6 +6,17 @@ from agentkit.vision.describe import DESCRIBE_IMAGE, FALLBACK_NOTES, ImageDescri
 from agentkit.vision.image import READABLE, ImageInfo, ImageLimits, PreparedImage, display_name, prepare_image
 
 __all__ = [
-    "DEFAULT_VISION_PARAMS", "VisionModel", "DESCRIBE_IMAGE", "FALLBACK_NOTES", "ImageDescriber", "ImageDescription", "load_vision",
-    "READABLE", "ImageInfo", "ImageLimits", "PreparedImage", "display_name", "prepare_image",
+    "DEFAULT_VISION_PARAMS",
+    "DESCRIBE_IMAGE",
+    "FALLBACK_NOTES",
+    "READABLE",
+    "ImageDescriber",
+    "ImageDescription",
+    "ImageInfo",
+    "ImageLimits",
+    "PreparedImage",
+    "VisionModel",
+    "display_name",
+    "load_vision",
+    "prepare_image",
 ]
