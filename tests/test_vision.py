@@ -398,6 +398,7 @@ def test_the_attachment_guard_knows_a_real_image_from_an_invented_one(tmp_path: 
         seen = []
         real = engine.respond(session, "What is this?", [solid(tmp_path / "sq.png", fmt="PNG")], on_image=seen.append)
     assert real.text == claim and real.decisions == [] and [d.image.name for d in real.descriptions] == ["sq.png"] and seen == list(real.descriptions)
+    assert real.notes == ()
     assert [m.role for m in session.messages] == ["system", "user", "assistant"] and "mostly red" in session.messages[0].content
     (attached,) = session.attachments[1]
     assert (attached.name, attached.mime, attached.described, attached.width) == ("sq.png", "image/png", True, 64)
@@ -448,10 +449,17 @@ def test_older_session_stores_are_migrated_and_keep_their_sessions(tmp_path: Pat
         engine = ChatEngine(ScriptedLLM(["A red picture."]), store=store, describer=ImageDescriber(f"openai://127.0.0.1:{server.port}/v1#qwen3-vl"))
         engine.respond(session, "And this?", [solid(tmp_path / "r.jpg")])
 
+    with OpenAIVisionDouble(mode="hang") as server:
+        engine.describer = ImageDescriber(f"openai://127.0.0.1:{server.port}/v1#qwen3-vl", timeout=0.5)
+        failed = engine.respond(session, "And this one?", [solid(tmp_path / "g.png", fmt="PNG")])
+    assert failed.notes == (failed.descriptions[0].note,) and failed.notes[0].startswith("(could not analyze the image g.png:")
+
     again = SessionStore(path).load("old1")
-    assert [m.role for m in again.messages] == ["user", "assistant", "system", "user", "assistant"]
+    assert [m.role for m in again.messages] == ["user", "assistant", "system", "user", "assistant", "system", "user", "assistant"]
     (attached,) = again.attachments[3]
     assert attached.name == "r.jpg" and attached.sha256 == prepare_image(tmp_path / "r.jpg").info.sha256 and attached.described
+    (undescribed,) = again.attachments[6]
+    assert undescribed.name == "g.png" and not undescribed.described and "could not be analyzed" in again.messages[5].content
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == 1
     check.execute("PRAGMA user_version = 7")
