@@ -15,6 +15,7 @@ def register(r: Registrar) -> None:
     _chunking(r)
     _knowledge_bases(r)
     _search(r)
+    _vision(r)
     _pipelines(r)
     _loaders(r)
     _quality(r)
@@ -88,11 +89,21 @@ def _search(r: Registrar) -> None:
           examples=["local://./pages"])
 
 
+def _vision(r: Registrar) -> None:
+    for scheme in ("openai", "openai+https"):
+        r.add("vision", scheme, "agentkit.vision.openai:OpenAIVision.from_spec", options="agentkit.vision.openai:OpenAIVisionOptions", extra="vision",
+              summary="a vision-language model on an OpenAI-compatible server (vLLM, llama-server --mmproj, mlx-vlm, LM Studio)",
+              examples=[f"{scheme}://127.0.0.1:8080/v1#MODEL"])
+    r.add("vision", "ollama", "agentkit.vision.ollama:OllamaVision.from_spec", options="agentkit.vision.ollama:OllamaVisionOptions", extra="vision",
+          summary="an Ollama model with the vision capability", examples=["ollama://qwen2.5vl"])
+
+
 def _pipelines(r: Registrar) -> None:
     for name in ("naive", "rag", "rag-agent"):
         r.add("pipeline", name, f"agentkit.pipeline.builtin:{name.replace('-', '_')}",
               summary={"naive": "question → answer", "rag": "retrieve → answer", "rag-agent": "extract question → keywords → retrieve → answer"}[name])
-    for name, cls in (("extract_question", "ExtractQuestion"), ("extract_keywords", "ExtractKeywords"), ("retrieve", "Retrieve"), ("answer", "Answer")):
+    for name, cls in (("extract_question", "ExtractQuestion"), ("extract_keywords", "ExtractKeywords"), ("retrieve", "Retrieve"), ("answer", "Answer"),
+                      ("describe_image", "DescribeImage")):
         r.add("step", name, f"agentkit.pipeline.steps:{cls}.from_dict", summary=f"the built-in {cls} step")
     r.add("step", "mcp_tool", "agentkit.mcp.steps:McpToolStep.from_dict", extra="mcp",
           summary="look up the query with a tool of an MCP server and add its chunks to the contexts")

@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "plots": ("matplotlib",),
     "mcp": ("mcp",),
     "render": ("playwright",),
+    "vision": ("PIL",),
 }
 
 

@@ -119,11 +119,15 @@ class LLMAgent:
         parts.append(f"{self.input_label}:\n{mark}\n{input_text}\n{mark}")
         return "\n\n".join(parts)
 
-    def build_messages(self, input_text: str, context: Sequence[ContextBlock] = ()) -> tuple[list[Message], tuple[ContextBlock, ...]]:
-        """Messages for ``input_text``; context is fitted in order, dropping or cutting what does not fit."""
+    def build_messages(self, input_text: str, context: Sequence[ContextBlock] = (), notes: Sequence[str] = ()) -> tuple[list[Message], tuple[ContextBlock, ...]]:
+        """Messages for ``input_text``; context is fitted in order, dropping or cutting what does not fit.
+
+        ``notes`` become system messages after the role's (e.g. the description of an attached image); they are
+        never cut, and count against the window before the context does."""
         if not input_text.strip():
             raise InputError("the input is empty", "pass a non-empty question or text")
-        base = [Message("system", self._system()), Message("user", self._user(input_text, ()))]
+        head = [Message("system", self._system())] + [Message("system", note) for note in notes if note.strip()]
+        base = head + [Message("user", self._user(input_text, ()))]
         budget = self.llm.context_window - self.params.max_tokens - SAFETY_MARGIN - self.llm.count_message_tokens(base)
         if budget < 0:
             raise ContextOverflowError(
@@ -133,12 +137,12 @@ class LLMAgent:
             )
         fitted = fit_context(context, budget, self.llm.count_tokens)
         nonce = new_nonce(input_text, *(c.text for c in fitted), *(c.label for c in fitted))
-        return [base[0], Message("user", self._user(input_text, fitted, nonce))], fitted
+        return head + [Message("user", self._user(input_text, fitted, nonce))], fitted
 
     # ---- running -------------------------------------------------------------------------------
 
-    def run(self, input_text: str, context: Sequence[ContextBlock] = ()) -> AgentOutput:
-        messages, used = self.build_messages(input_text, context)
+    def run(self, input_text: str, context: Sequence[ContextBlock] = (), notes: Sequence[str] = ()) -> AgentOutput:
+        messages, used = self.build_messages(input_text, context, notes)
         started = time.perf_counter()
         completion = self.llm.generate(messages, self.params)
         return AgentOutput(completion.text, completion.reasoning, completion.usage, time.perf_counter() - started, used, tuple(messages))

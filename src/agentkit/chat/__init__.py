@@ -6,9 +6,9 @@ from agentkit.chat.guardrails import (
     AttachmentClaims, Check, Decision, Degenerate, GuardedChat, GuardedReply, LanguageRule, Turn, attachment_claim, fit_to_window, repetitive,
 )
 from agentkit.chat.router import EFFORT, Route, Router, effort_params
-from agentkit.chat.session import ChatSession, SessionStore, trim
+from agentkit.chat.session import Attachment, ChatSession, SessionStore, trim
 
 __all__ = [
     "ChatEngine", "TurnResult", "AttachmentClaims", "Check", "Decision", "Degenerate", "GuardedChat", "GuardedReply", "LanguageRule", "Turn",
-    "attachment_claim", "fit_to_window", "repetitive", "EFFORT", "Route", "Router", "effort_params", "ChatSession", "SessionStore", "trim",
+    "attachment_claim", "fit_to_window", "repetitive", "EFFORT", "Route", "Router", "effort_params", "Attachment", "ChatSession", "SessionStore", "trim",
 ]

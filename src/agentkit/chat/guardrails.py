@@ -28,6 +28,9 @@ class Turn:
 
     text: str
     attachments: tuple[str, ...] = ()
+    #: files earlier turns carried whose descriptions are still in the messages the model sees (a follow-up
+    #: question about an earlier photo may talk about it)
+    in_view: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class AttachmentClaims:
     name = "attachment-claims"
 
     def check(self, turn: Turn, completion: Completion, params: GenerationParams) -> Check:
-        if turn.attachments or _USER_MEDIA.search(turn.text):
+        if turn.attachments or turn.in_view or _USER_MEDIA.search(turn.text):
             return PASS
         claim = attachment_claim(completion.text)
         if claim is not None:

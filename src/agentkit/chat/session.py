@@ -1,4 +1,8 @@
-"""Chat sessions: multi-turn history, trimmed to the model's window, persisted in SQLite and resumable by id."""
+"""Chat sessions: multi-turn history, trimmed to the model's window, persisted in SQLite and resumable by id.
+
+The store's layout is versioned with SQLite's ``user_version``: 0 is the original ``sessions`` table alone;
+1 adds ``attachments`` (the images a user turn carried). Opening an older file migrates it in one transaction;
+a file written by a newer agentkit is refused rather than damaged."""
 
 from __future__ import annotations
 
@@ -16,17 +20,52 @@ from agentkit.llm.base import Message
 
 Summarize = Callable[[Sequence[Message]], str]
 
+SCHEMA_VERSION = 1
+_ATTACHMENTS = """
+CREATE TABLE IF NOT EXISTS attachments (
+    session_id TEXT NOT NULL,
+    message_index INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT '',
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    described INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (session_id, message_index, position)
+)"""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a user turn carried, as far as the conversation needs to remember it (the bytes are not kept; the
+    description lives in the system message before the turn). ``described``: the vision model saw it."""
+
+    name: str
+    mime: str = ""
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    described: bool = False
+    model: str = ""
+
 
 @dataclass
 class ChatSession:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     system: str = ""
     messages: list[Message] = field(default_factory=list)
+    #: index in ``messages`` of a user turn → what it carried
+    attachments: dict[int, tuple[Attachment, ...]] = field(default_factory=dict)
 
-    def add(self, role: str, content: str) -> None:
+    def add(self, role: str, content: str, attachments: Sequence[Attachment] = ()) -> None:
+        if attachments:
+            self.attachments[len(self.messages)] = tuple(attachments)
         self.messages.append(Message(role, content))  # type: ignore[arg-type]  # roles come from the stored session
 
     def to_json(self) -> str:
+        """The id, system message and messages (``SessionStore`` keeps the attachments in their own table)."""
         return json.dumps({"id": self.id, "system": self.system, "messages": [m.to_dict() for m in self.messages]}, ensure_ascii=False)
 
     @classmethod
@@ -87,23 +126,39 @@ class SessionStore:
         self._lock = threading.Lock()
         try:
             self._db = open_sqlite(self.path, "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, updated REAL, data TEXT)")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                # One transaction: a store is either migrated whole or left as it was.
+                self._db.executescript(f"BEGIN IMMEDIATE; {_ATTACHMENTS}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except Exception as exc:  # sqlite3.DatabaseError: "file is not a database"
             raise InputError(f"cannot open the session store {self.path}: {exc}", "move the corrupt file away; a new one is created") from None
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise InputError(f"the session store {self.path} was written by a newer agentkit (layout {version}, this one knows {SCHEMA_VERSION})",
+                             "upgrade agentkit, or pass --store with another file")
 
     def load(self, session_id: str) -> ChatSession:
         with self._lock:
             row = self._db.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            files = self._db.execute("SELECT message_index, name, mime, sha256, width, height, described, model FROM attachments "
+                                     "WHERE session_id = ? ORDER BY message_index, position", (session_id,)).fetchall()
         if row is None:
             raise InputError(f"no chat session '{session_id}'", f"list them with 'agentkit chat --list', or start a new one without --session ({self.path})")
         try:
-            return ChatSession.from_json(row[0])
+            session = ChatSession.from_json(row[0])
         except (ValueError, KeyError, TypeError):
             raise InputError(f"chat session '{session_id}' is corrupt", "start a new session; the stored one cannot be read") from None
+        for index, name, mime, sha256, width, height, described, model in files:
+            session.attachments[index] = (*session.attachments.get(index, ()), Attachment(name, mime, sha256, width, height, bool(described), model))
+        return session
 
     def save(self, session: ChatSession) -> None:
-        with self._lock:
+        rows = [(session.id, index, position, a.name, a.mime, a.sha256, a.width, a.height, int(a.described), a.model)
+                for index, files in sorted(session.attachments.items()) for position, a in enumerate(files)]
+        with self._lock, self._db:  # one transaction: the session and its attachments change together
             self._db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (session.id, time.time(), session.to_json()))
-            self._db.commit()
+            self._db.execute("DELETE FROM attachments WHERE session_id = ?", (session.id,))
+            self._db.executemany("INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def list(self) -> list[tuple[str, float, int]]:
         with self._lock:

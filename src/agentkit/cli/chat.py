@@ -1,17 +1,18 @@
-"""`chat`: a terminal conversation with streaming and guardrails."""
+"""`chat`: a terminal conversation with streaming, guardrails and image attachments."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import app, err, out, user_errors
+from agentkit.errors import AgentkitError, ConfigError, InputError
+
+IMAGE_COMMAND = "/image"
 
 
 @app.command()
@@ -26,8 +27,17 @@ def chat(
     effort: str = typer.Option(None, "--effort", help="low | medium | high reasoning effort."),
     max_tokens: int = typer.Option(256, "--max-tokens"),
     store_path: Path = typer.Option(None, "--store", help="Session database (default ~/.cache/agentkit/chat.sqlite)."),
+    images: list[Path] = typer.Option(None, "--image", help="An image for the first message (repeatable); later ones: /image PATH [message]."),
+    vision_llm: str = typer.Option(None, "--vision-llm", help="Vision model: openai://HOST:PORT/v1#MODEL or ollama://MODEL "
+                                   "(default: --pro-llm, else --llm, when it is one of those)."),
+    vision_timeout: float = typer.Option(60.0, "--vision-timeout", help="Seconds the vision model may take per image; then the chat goes on with a note."),
+    vision_prompt: str = typer.Option(None, "--vision-prompt", help="What to ask the vision model about each image (default: a factual description)."),
+    image_max_side: int = typer.Option(1536, "--image-max-side", help="Downscale images whose longer side is larger (pixels)."),
 ) -> None:
-    """Chat in the terminal with streaming; `exit` ends. Piped stdin: one message per line."""
+    """Chat in the terminal with streaming; `exit` ends. Piped stdin: one message per line.
+
+    `/image PATH` attaches an image to the next message; `/image PATH text` sends it with that text (quote a PATH
+    with spaces). The vision model's description enters the conversation as a system message."""
     from agentkit.chat import ChatEngine, ChatSession, SessionStore
 
     store = SessionStore(store_path)
@@ -35,10 +45,12 @@ def chat(
         for sid, _, count in store.list():
             out.print(f"{sid}  {count} messages", highlight=False)
         return
-    engine = ChatEngine(llm, pro_llm, language, effort, max_tokens, store)
+    describer, why_not = _describer(vision_llm, pro_llm or llm, language, vision_timeout, vision_prompt, image_max_side, bool(images or vision_llm))
+    engine = ChatEngine(llm, pro_llm, language, effort, max_tokens, store, describer=describer)
     session = store.load(session_id) if session_id else ChatSession(system=system)
     interactive = sys.stdin.isatty()
-    err.print(f"[dim]session {session.id} — type exit to end[/]", highlight=False)
+    err.print(f"[dim]session {session.id} — type exit to end; /image PATH attaches an image[/]", highlight=False)
+    pending = [_attach(engine, path, why_not) for path in images or []]  # a bad --image fails now, in one line
     while True:
         try:
             line = input("you> ") if interactive else sys.stdin.readline()
@@ -49,20 +61,89 @@ def chat(
         text = line.strip()
         if text.lower() in ("exit", "quit", ":q"):
             break
-        if not text:
-            continue
-        if not interactive:  # scripts get the final reply only, after the guardrails
-            sys.stdout.write(engine.respond(session, text).text + "\n")
-            sys.stdout.flush()
-            continue
-        sys.stdout.write("bot> ")
-        def show(piece: str) -> None:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
+        try:
+            if text == IMAGE_COMMAND or text.startswith(IMAGE_COMMAND + " "):
+                path, text = split_image_command(text)
+                pending.append(_attach(engine, path, why_not))
+                if not text:
+                    err.print(f"[dim]attached {pending[-1].info.name}: it goes with your next message[/]", highlight=False)
+                    continue
+            if text:
+                attached, pending = pending, []
+                _turn(engine, session, text, attached, interactive)
+        except AgentkitError as exc:
+            if not interactive:  # a script learns of it from the exit status
+                raise
+            err.print(f"[bold red]error:[/] {escape(exc.message)}" + (f" [dim]({escape(exc.hint)})[/]" if exc.hint else ""), highlight=False, soft_wrap=True)
+    if pending:
+        err.print(f"[yellow]not sent: {', '.join(p.info.name for p in pending)} (no message followed)[/]", highlight=False)
 
-        result = engine.respond(session, text, on_token=show)
-        if result.changed_after_streaming:
-            notes = "; ".join(dict.fromkeys(f"{d.guard}: {d.reason}" for d in result.decisions))
-            sys.stdout.write(f"\n[guardrail — {notes}]\n{result.text}")
-        sys.stdout.write("\n")
+
+def _describer(vision_llm: str | None, chat_llm: str | None, language: str | None, timeout: float, prompt: str | None, max_side: int,
+               required: bool) -> tuple[Any, AgentkitError | None]:
+    """The image describer, or (None, why) when no vision model can be had and none was asked for explicitly."""
+    from agentkit.vision import DESCRIBE_IMAGE, ImageDescriber, ImageLimits, load_vision
+
+    try:
+        role = DESCRIBE_IMAGE.replace(task=prompt) if prompt else DESCRIBE_IMAGE
+        return ImageDescriber(load_vision(vision_llm, chat_llm), role, language, timeout, limits=ImageLimits(max_side=max_side)), None
+    except AgentkitError as exc:
+        if required:
+            raise
+        return None, exc
+
+
+def _attach(engine: Any, path: Path | None, why_not: AgentkitError | None) -> Any:
+    """The image at ``path`` read and checked now, so a bad path is reported when it is typed."""
+    if path is None:
+        raise InputError("/image needs a path", "write /image PATH [message]; quote a PATH with spaces")
+    if engine.describer is None:
+        raise why_not or ConfigError("this chat has no vision model", "start it with --vision-llm SPEC")
+    return engine.describer.prepare(path)
+
+
+def _turn(engine: Any, session: Any, text: str, images: list[Any], interactive: bool) -> None:
+    def shown(description: Any) -> None:
+        if description.note:
+            sys.stdout.write(description.note + "\n")
+            sys.stdout.flush()
+        else:
+            err.print(f"[dim]vision {description.model}: {description.image.summary()} described in {description.seconds:.1f}s[/]", highlight=False)
+
+    if not interactive:  # scripts get the final reply only, after the guardrails
+        result = engine.respond(session, text, images, on_image=shown)
+        sys.stdout.write(result.text + "\n")
         sys.stdout.flush()
+        return
+    started = [False]
+
+    def piece(token: str) -> None:
+        if not started[0]:
+            started[0] = True
+            sys.stdout.write("bot> ")
+        sys.stdout.write(token)
+        sys.stdout.flush()
+
+    result = engine.respond(session, text, images, on_token=piece, on_image=shown)
+    if not started[0]:
+        sys.stdout.write("bot> ")
+    if result.changed_after_streaming:
+        notes = "; ".join(dict.fromkeys(f"{d.guard}: {d.reason}" for d in result.decisions))
+        sys.stdout.write(f"\n[guardrail — {notes}]\n{result.text}")
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def split_image_command(line: str) -> tuple[Path | None, str]:
+    """``/image PATH rest`` → (PATH, rest). A PATH with spaces is quoted ("..." or '...'); the rest is the message
+    as typed (apostrophes and all, so no shell-style splitting of it)."""
+    rest = line[len(IMAGE_COMMAND):].strip()
+    if not rest:
+        return None, ""
+    if rest[0] in "\"'":
+        end = rest.find(rest[0], 1)
+        if end == -1:
+            return None, ""
+        return Path(rest[1:end]).expanduser(), rest[end + 1:].strip()
+    path, _, message = rest.partition(" ")
+    return Path(path).expanduser(), message.strip()

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, refuse_for_ragflow, user_errors
 
@@ -35,23 +36,36 @@ def ask(
     max_tokens: int = typer.Option(192, "--max-tokens"),
     temperature: float = typer.Option(0.0, "--temperature"),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per model call."),
+    images: list[Path] = typer.Option(None, "--image", help="An image to describe and bring into the answer (repeatable)."),
+    vision_llm: str = typer.Option(None, "--vision-llm", help="Vision model: openai://HOST:PORT/v1#MODEL or ollama://MODEL "
+                                   "(default: --llm when it is one of those)."),
+    vision_timeout: float = typer.Option(60.0, "--vision-timeout", help="Seconds the vision model may take per image; then the answer goes on with a note."),
+    vision_prompt: str = typer.Option(None, "--vision-prompt", help="What to ask the vision model about each image (default: a factual description)."),
+    image_max_side: int = typer.Option(1536, "--image-max-side", help="Downscale images whose longer side is larger (pixels)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Answer one question with a pipeline."""
+    """Answer one question with a pipeline; with --image, a vision model describes the image for the answer."""
     from agentkit.pipeline.builtin import build
+    from agentkit.vision import load_vision
 
     if pipeline_file is not None:
-        pipe = _replayed(pipeline_file, pipeline=pipeline_name, llm=llm, kb=kb, source=source, search_backend=search_backend, mode=mode, language=language)
+        pipe = _replayed(pipeline_file, pipeline=pipeline_name, llm=llm, kb=kb, source=source, search_backend=search_backend, mode=mode, language=language,
+                         vision_llm=vision_llm, vision_prompt=vision_prompt)
     else:
         refuse_for_ragflow(ctx, kb, {"mode": "--mode"})
+        vision = load_vision(vision_llm, llm) if images or vision_llm else None
         pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
                      temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private,
-                     render=render)
-    result = pipe.run(question)
+                     render=render, vision=vision, vision_timeout=vision_timeout, vision_prompt=vision_prompt, image_max_side=image_max_side)
+    result = pipe.run(question, images or ())
     if as_json:
         _print_json(result.to_dict())
         return
     out.print(f"[bold]{result.answer}[/]")
+    for step in result.trace:
+        for d in step.output.get("descriptions", []):
+            verdict = f"described in {d['seconds']:.1f}s" if not d["error"] else "could not analyze it"
+            out.print(f"  [dim]image:[/] {escape(d['image']['name'])} {d['image']['width']}×{d['image']['height']} — {escape(d['model'])} {verdict}", highlight=False)
     for s in result.sources:
         out.print(f"  [dim]source:[/] {s.source} [{s.start}:{s.end}] score={s.score:.3f}", highlight=False)
     out.print(f"[dim]{'  '.join(f'{k}={v:.2f}s' for k, v in result.timings.items())}[/]")

@@ -8,8 +8,9 @@ from typing import Any
 from agentkit.errors import ConfigError
 from agentkit.llm import LLM, load_llm
 from agentkit.pipeline.core import Pipeline
-from agentkit.pipeline.steps import Answer, ExtractKeywords, ExtractQuestion, Retrieve
+from agentkit.pipeline.steps import Answer, DescribeImage, ExtractKeywords, ExtractQuestion, Retrieve
 from agentkit.retrievers.base import Retriever
+from agentkit.vision import ImageDescriber, ImageLimits, VisionModel
 
 
 def naive(llm: LLM | str | None = None, *, language: str | None = None) -> Pipeline:
@@ -60,11 +61,16 @@ def build(
     web_cache: Any = None,
     allow_private: bool = False,
     render: bool = False,
+    vision: VisionModel | str | None = None,
+    vision_timeout: float = 60.0,
+    vision_prompt: str | None = None,
+    image_max_side: int = 1536,
 ) -> Pipeline:
     """A named pipeline wired from plain options (what the CLI's ``ask`` and ``hw01 run`` take).
 
     ``source``: ``kb``, ``web`` or ``both``; default ``kb`` when ``kb`` is given. ``name`` defaults to ``rag``
-    when there is a source, else ``naive``. ``allow_private`` and ``render`` configure the web source's fetcher.
+    when there is a source, else ``naive``. ``allow_private`` and ``render`` configure the web source's fetcher. With ``vision``
+    (a vision model or its spec), a ``DescribeImage`` step runs first, asking ``vision_prompt`` (default: ``DESCRIBE_IMAGE``'s task) in ``language``.
     """
     from agentkit.llm import GenerationParams
     from agentkit.sources.select import build_retriever
@@ -80,4 +86,11 @@ def build(
     model = load_llm(llm)
     # k only means something to a pipeline that retrieves; naive takes neither.
     pipe = create(name, model, retriever=retriever, k=k if retriever is not None else None, language=language)
-    return pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))
+    pipe = pipe.replace_step("answer", Answer(model, language, GenerationParams(max_tokens=max_tokens, temperature=temperature, timeout=timeout)))
+    if vision is None:
+        return pipe
+    from agentkit.vision import DESCRIBE_IMAGE
+
+    role = DESCRIBE_IMAGE.replace(task=vision_prompt) if vision_prompt else DESCRIBE_IMAGE
+    describer = ImageDescriber(vision, role, language, vision_timeout, limits=ImageLimits(max_side=image_max_side))
+    return pipe.with_step(DescribeImage(describer), before=pipe.step_names[0])

@@ -25,11 +25,14 @@ from typing import Any, Protocol
 from agentkit.errors import ConfigError, InputError
 from agentkit.llm import Usage
 from agentkit.retrievers.base import RetrievedChunk
+from agentkit.vision.describe import ImageDescription
 
 
 @dataclass(frozen=True)
 class QAState:
-    """Everything a QA run knows so far. Steps return a copy with their fields filled in."""
+    """Everything a QA run knows so far. Steps return a copy with their fields filled in.
+
+    ``question`` and ``images`` (paths of attached images) are the run's input; every other field is written by a step."""
 
     question: str
     query: str = ""
@@ -39,6 +42,9 @@ class QAState:
     answer: str = ""
     reasoning: str = ""
     usage: Usage = field(default_factory=Usage)
+    images: tuple[str, ...] = ()
+    #: what the vision model said about each image (or why it could not), in the order of ``images``
+    descriptions: tuple[ImageDescription, ...] = ()
 
     def replace(self, **changes: Any) -> QAState:
         return dataclasses.replace(self, **changes)
@@ -53,6 +59,8 @@ class QAState:
 
 
 STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(QAState))
+#: the fields a run starts with; a step may read them without an earlier step writing them
+INPUT_FIELDS = frozenset({"question", "images"})
 
 
 class Step(Protocol):
@@ -124,6 +132,8 @@ def _summarize(value: Any) -> Any:
         return {"source": value.source, "start": value.start, "end": value.end, "score": round(value.score, 4)}
     if isinstance(value, Usage):
         return {"prompt_tokens": value.prompt_tokens, "completion_tokens": value.completion_tokens}
+    if isinstance(value, ImageDescription):
+        return value.to_dict()
     if isinstance(value, tuple | list):
         return [_summarize(v) for v in value]
     return value
@@ -194,17 +204,21 @@ class Pipeline:
 
     # ---- running -------------------------------------------------------------------------------
 
-    def _start(self, question: str) -> QAState:
+    def _start(self, question: str, images: Sequence[str | Path] = ()) -> QAState:
         if not isinstance(question, str) or not question.strip():
             raise InputError("the question is empty", "ask a non-empty question")
-        return QAState(question=question.strip())
+        if images and not any("images" in getattr(step, "reads", ()) for step in self.steps):
+            raise ConfigError(f"images were attached, but no step of pipeline '{self.name}' reads them",
+                              "add a DescribeImage step (agentkit ask --image PATH --vision-llm SPEC)")
+        return QAState(question=question.strip(), images=tuple(str(p) for p in images))
 
     def _finish(self, state: QAState, trace: list[StepRecord]) -> RunResult:
         sources = state.sources or state.contexts
         return RunResult(state.question, state.answer, sources, tuple(trace), self.name, state.reasoning)
 
-    def run(self, question: str) -> RunResult:
-        state = self._start(question)
+    def run(self, question: str, images: Sequence[str | Path] = ()) -> RunResult:
+        """Run every step over ``question`` (and the attached ``images``, for steps that read them)."""
+        state = self._start(question, images)
         trace: list[StepRecord] = []
         for step in self.steps:
             before, started = state, time.perf_counter()
@@ -212,9 +226,9 @@ class Pipeline:
             trace.append(StepRecord(step_name(step), _fields(before, True), _changed(before, state), time.perf_counter() - started, state.usage - before.usage))
         return self._finish(state, trace)
 
-    async def arun(self, question: str) -> RunResult:
+    async def arun(self, question: str, images: Sequence[str | Path] = ()) -> RunResult:
         """``run`` for async callers: the steps run in a worker thread, so the event loop stays free."""
-        return await asyncio.to_thread(self.run, question)
+        return await asyncio.to_thread(self.run, question, images)
 
     def run_many(self, questions: Iterable[str], concurrency: int = 1) -> list[RunResult]:
         """Run every question, at most ``concurrency`` at a time; results keep the input order."""
@@ -288,8 +302,8 @@ def load(source: str | Path | dict[str, Any]) -> Pipeline:
 
 
 def _check_contracts(steps: Sequence[Callable[[QAState], QAState]]) -> None:
-    """Every declared read is the question or is written by an earlier step; declared fields exist."""
-    available = {"question"}
+    """Every declared read is an input (question, images) or is written by an earlier step; declared fields exist."""
+    available = set(INPUT_FIELDS)
     unchecked = False  # after a step that declares nothing, anything may have been written
     for step in steps:
         if inspect.iscoroutinefunction(step) or inspect.iscoroutinefunction(getattr(step, "__call__", None)):

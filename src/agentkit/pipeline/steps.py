@@ -16,6 +16,7 @@ from agentkit.errors import ConfigError
 from agentkit.llm import LLM, GenerationParams
 from agentkit.pipeline.core import QAState
 from agentkit.retrievers.base import Retriever
+from agentkit.vision import ImageDescriber, VisionModel
 
 
 def _with_output(state: QAState, out: AgentOutput, **changes: Any) -> QAState:
@@ -117,8 +118,40 @@ class Retrieve:
         return state.replace(contexts=tuple(self.retriever.retrieve(state.search_query, self.k)))
 
 
+class DescribeImage:
+    """Describes each attached image with a vision model (sets ``descriptions``).
+
+    A vision model that fails or times out does not fail the run: its description carries the error and a note,
+    which ``Answer`` shows. A file that is not a readable image is a user error (InputError) before any call."""
+
+    name = "describe_image"
+    reads = ("images",)
+    writes = ("descriptions",)
+
+    def __init__(self, vision: VisionModel | str | ImageDescriber) -> None:
+        self.describer = vision if isinstance(vision, ImageDescriber) else ImageDescriber(vision)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, **self.describer.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], vision: VisionModel | None = None) -> DescribeImage:
+        return cls(ImageDescriber.from_dict(data, vision))
+
+    def __call__(self, state: QAState) -> QAState:
+        prepared = [self.describer.prepare(path) for path in state.images]  # every file checked before the first call
+        descriptions = tuple(self.describer.describe(image, state.question) for image in prepared)
+        usage = state.usage
+        for d in descriptions:
+            usage = usage + d.usage
+        return state.replace(descriptions=descriptions, usage=usage)
+
+
 class Answer:
-    """Answers the question over ``contexts`` fitted to the window (sets ``answer`` and ``sources``)."""
+    """Answers the question over ``contexts`` fitted to the window (sets ``answer`` and ``sources``).
+
+    Image descriptions (``DescribeImage``) enter as system messages; the note of an image that could not be
+    analyzed is appended to the answer, so the fallback is visible wherever the answer goes."""
 
     name = "answer"
     reads = ("question",)
@@ -138,12 +171,14 @@ class Answer:
         return [ContextBlock(c.text, c.label, c.untrusted) for c in state.contexts]
 
     def __call__(self, state: QAState) -> QAState:
-        return self._apply(state, self.agent.run(state.question, self._blocks(state)))
+        notes = [d.system_message() for d in state.descriptions]
+        return self._apply(state, self.agent.run(state.question, self._blocks(state), notes))
 
     def _apply(self, state: QAState, out: AgentOutput) -> QAState:
         # Sources are the contexts that actually reached the prompt, in order (cut ones keep their span).
         used = state.contexts[: len(out.context_used)]
-        return _with_output(state, out, answer=out.text, reasoning=out.reasoning, sources=used)
+        answer = "\n".join([out.text] + [d.note for d in state.descriptions if d.note])
+        return _with_output(state, out, answer=answer, reasoning=out.reasoning, sources=used)
 
 
 def _overlap(text: str, reference: str) -> float:
