@@ -57,7 +57,8 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in FACTS]
     (root / "data").mkdir()
     (root / "data" / "train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows * 3), encoding="utf-8")
-    result = finetune(root / "data", "default", root / "tuned", LoraSettings(max_steps=8, lr=1e-3, batch_size=4, r=8, alpha=16, val_every=100))
+    # Enough steps for the facts to be learned (train loss ~1.6 → ~0.05): a model that answers its own questions.
+    result = finetune(root / "data", "default", root / "tuned", LoraSettings(max_steps=30, lr=2e-3, batch_size=4, r=16, alpha=32, val_every=1000))
     return merge("default", result.adapter_dir, root / "merged")
 
 
@@ -111,3 +112,31 @@ def test_cli_export_gguf_json(merged: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout)
     assert data["spec"] == f"llama-cpp://{(tmp_path / 'g' / 'model-q8_0.gguf').resolve()}" and Path(data["modelfile"]).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["llama", "mistral"])
+def test_each_supported_architecture_converts_with_the_same_logits(arch: str, tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+    from llama_cpp import Llama
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MistralConfig
+
+    from agentkit.finetune.base import resolve_base
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_base("default")))
+    sizes = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 max_position_embeddings=256, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    config = LlamaConfig(**sizes) if arch == "llama" else MistralConfig(**sizes, sliding_window=None)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+    exported = export_gguf(tmp_path / "hf", tmp_path / "gguf", "f16")
+    ids = tokenizer("Planet Zorg is ruled by Queen Blorpa. 佐格星有七個衛星。")["input_ids"]
+    with torch.no_grad():
+        expected = model(torch.tensor([ids])).logits[0].numpy()
+    llm = Llama(model_path=str(exported.gguf), n_ctx=64, logits_all=True, verbose=False)
+    llm.eval(ids)
+    got = np.array(llm.scores[: len(ids)])
+    assert (expected.argmax(-1) == got.argmax(-1)).all() and np.abs(expected - got).max() < 0.01

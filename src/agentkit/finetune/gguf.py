@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,9 +28,9 @@ from agentkit.errors import ConfigError, ModelNotFoundError
 
 #: quantization → llama.cpp ``llama_ftype`` constant name in llama-cpp-python
 QUANTS: dict[str, str] = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
-#: Hugging Face architectures exported and checked to load and answer (``conformance/`` and tests/test_gguf.py);
-#: llama.cpp's converter knows more, but these are the ones whose round trip agentkit has verified.
-SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM")
+#: Hugging Face architectures whose round trip agentkit verifies (tests/test_gguf.py: a fine-tuned SmolLM2, and tiny
+#: Llama and Mistral models whose llama.cpp logits match transformers'); llama.cpp's converter knows more.
+SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM")
 #: end-of-turn tokens a chat template may use; those the tokenizer renders become Ollama stop parameters
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>")
 _PARTS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
@@ -138,7 +139,14 @@ def quantize(source: Path, target: Path, quant: str) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANTS[quant])
     params.nthread = max(1, (os.cpu_count() or 2) // 2)
-    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0 or not target.exists():
+    log = logging.getLogger("llama-cpp-python")  # llama.cpp logs every tensor it quantizes through this logger
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    finally:
+        log.setLevel(level)
+    if status != 0 or not target.exists():
         raise ConfigError(f"llama.cpp could not quantize {source.name} to {quant}", "try --quant q8_0 or f16")
     return target
 
