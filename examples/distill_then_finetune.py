@@ -1,7 +1,8 @@
 """Close the loop offline: documents → distilled QA data (embedded SmolLM2 as the teacher) → LoRA fine-tune of
-SmolLM2 on CPU → model-eval of base vs tuned on the held-out split, printed as a before/after table.
+SmolLM2 on CPU → model-eval of base vs tuned on the held-out split, printed as a before/after table → the tuned
+model merged and exported to GGUF, answering through ``llama-cpp://PATH`` in a pipeline (and an Ollama Modelfile).
 
-    .venv/bin/python examples/distill_then_finetune.py [--out .agentkit/loop] [--max-steps 60]
+    .venv/bin/python examples/distill_then_finetune.py [--out .agentkit/loop] [--max-steps 60] [--gguf q8_0]
 
 Every stage is resumable: distillation keeps a checkpoint (a re-run makes no teacher call), training resumes
 from its last checkpoint. A 135M teacher makes weak data; swap --teacher for a capable model to get real gains.
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--teacher", default="llama-cpp://default")
     parser.add_argument("--max-steps", type=int, default=60)
     parser.add_argument("--questions-per-chunk", type=int, default=3)
+    parser.add_argument("--gguf", default="q8_0", choices=["q8_0", "q4_k_m", "f16"])
     parser.add_argument("--docs", nargs="+", default=[str(HERE / "docs"), str(HERE.parent / "benchmarks" / "hw01" / "pages")])
     args = parser.parse_args()
 
@@ -33,7 +35,9 @@ def main() -> None:
     from agentkit.distill import DistillConfig, DistillJob
     from agentkit.finetune.data import load_sft
     from agentkit.finetune.evaluate import bar_chart, changes, evaluate_models
-    from agentkit.finetune.train import LoraSettings, finetune
+    from agentkit.finetune.gguf import export_gguf
+    from agentkit.finetune.train import LoraSettings, finetune, merge
+    from agentkit.pipeline.builtin import naive
     from agentkit.retrievers import KnowledgeBase
 
     out = Path(args.out)
@@ -66,6 +70,13 @@ def main() -> None:
         before = reports[0].metrics.get(key, getattr(reports[0], key, 0.0))
         after = reports[1].metrics.get(key, getattr(reports[1], key, 0.0))
         print(f"| {key} | {before:.3f} | {after:.3f} | {delta[key]:+.0f} % |")
+
+    t = time.perf_counter()
+    exported = export_gguf(merge("default", result.adapter_dir, out / "merged"), out / "gguf", args.gguf)
+    answer = naive(exported.spec).run(test[0].question).answer
+    timings["gguf"] = time.perf_counter() - t
+    print(f"\nthe tuned model as GGUF ({exported.quant}) in a pipeline: --llm '{exported.spec}'")
+    print(f"  Q: {test[0].question}\n  A: {answer.strip()}\n  Ollama: ollama create tuned -f {exported.modelfile}")
     print("\n" + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + f"; chart: {out / 'before_after.png'}")
 
 

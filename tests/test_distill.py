@@ -155,9 +155,11 @@ def test_job_end_to_end_and_resume_is_free(tmp_path, small_kb) -> None:  # type:
     stats = report.stats
     assert stats["generated"] == 4 and stats["kept"] == 3 and stats["dropped"]["standalone"]["count"] == 1
     assert report.llm_calls == 2 + 4  # two question calls, four answers (filters run after generation)
-    answers = {json.loads(l)["instruction"]: json.loads(l)["output"] for f in ("train", "valid", "test") for l in (out / "alpaca" / f"{f}.jsonl").read_text(encoding="utf-8").splitlines()}
+    answers = {json.loads(l)["instruction"]: json.loads(l)["output"] for f in ("train", "valid") for l in (out / "alpaca" / f"{f}.jsonl").read_text(encoding="utf-8").splitlines()}
     assert answers["How many moons does Jupiter have?"] == "Jupiter has 95 moons."  # echoed scaffolding cut
-    assert stats["splits"]["test"] == 0 and (out / "alpaca" / "test.jsonl").exists()
+    # An empty split gets no file (consumers cannot read one), and the stats say so.
+    assert stats["splits"]["test"] == 0 and not (out / "alpaca" / "test.jsonl").exists()
+    assert any("'test' is empty" in note for note in stats["export_notes"])
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")}
 
     again = ScriptedLLM(["must not be called"])
@@ -172,7 +174,7 @@ def test_garbage_teacher_is_a_recorded_failure(tmp_path, small_kb) -> None:  # t
     report = DistillJob(small_kb, tmp_path / "out", ScriptedLLM(["I cannot help with that."]), DistillConfig(formats=("alpaca",))).run()
     assert report.stats["generated"] == 0 and len(report.stats["failures"]) == 2
     assert "no usable question" in report.stats["failures"][0]
-    assert (tmp_path / "out" / "alpaca" / "train.jsonl").read_text(encoding="utf-8") == ""
+    assert not (tmp_path / "out" / "alpaca").exists() and len(report.stats["export_notes"]) == 3
 
 
 def test_empty_knowledge_base(tmp_path, hash_embedder) -> None:  # type: ignore[no-untyped-def]
@@ -219,3 +221,93 @@ def test_cli_dataset_tools(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert stats.returncode == 0 and json.loads(stats.stdout)["duplicates"]["dedup-numbers"] == 7
     bad = run_cli("dataset", "convert", str(src), "--to", "parquet", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown format" in bad.stderr
+
+
+# ---- what consumers need of an export (issue 17) ---------------------------------------------------
+
+
+def test_empty_split_gets_no_file_and_a_stale_one_is_removed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datasets
+
+    full = {"train": [rec("Q1 long enough?", source="a"), rec("Q2 long enough?", source="b")], "valid": [rec("Q3 long enough?", source="c")], "test": [rec("Q4 long enough?", source="d")]}
+    export(full, tmp_path, ["alpaca", "sharegpt", "messages", "mlx", "hf", "completion"])
+    result = export({**full, "test": []}, tmp_path, ["alpaca", "sharegpt", "messages", "mlx", "hf", "completion"])
+    assert result.notes == ("split 'test' is empty: no test.jsonl written (mlx-lm, LLaMA-Factory and datasets cannot read an empty file)",)
+    assert not list(tmp_path.rglob("test.jsonl"))
+    info = json.loads((tmp_path / "dataset_info.json").read_text(encoding="utf-8"))
+    assert sorted(info) == sorted(f"agentkit_{f}_{s}" for f in ("alpaca", "sharegpt", "messages") for s in ("train", "valid"))
+    for path in result.files:  # every file written reads with the real loader
+        if path.suffix == ".jsonl":
+            assert datasets.load_dataset("json", data_files=str(path), split="train").num_rows >= 1
+    assert set(datasets.load_from_disk(str(tmp_path / "hf"))) == {"train", "valid"}
+
+
+def test_dataset_info_declares_exactly_the_columns_rows_have(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plain = {"train": [rec("What is one?"), rec("What is two?")], "valid": [], "test": []}
+    export(plain, tmp_path / "a", ["alpaca", "sharegpt"])
+    info = json.loads((tmp_path / "a" / "dataset_info.json").read_text(encoding="utf-8"))
+    assert "system" not in info["agentkit_alpaca_train"]["columns"] and "system" not in info["agentkit_sharegpt_train"]["columns"]
+    rows = [json.loads(l) for l in (tmp_path / "a" / "alpaca" / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(set(r) == {"instruction", "input", "output"} for r in rows)
+
+    mixed = {"train": [rec("What is one?", system="Be brief."), rec("What is two?"), rec("And three?", history=(("What is two?", "Two."),))], "valid": [], "test": []}
+    export(mixed, tmp_path / "b", ["alpaca", "sharegpt"])
+    info = json.loads((tmp_path / "b" / "dataset_info.json").read_text(encoding="utf-8"))
+    assert info["agentkit_alpaca_train"]["columns"] == {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+    for fmt in ("alpaca", "sharegpt"):  # one schema per file: every row carries every declared column
+        rows = [json.loads(l) for l in (tmp_path / "b" / fmt / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert len({frozenset(r) for r in rows}) == 1 and rows[1]["system"] == ""
+    share = [json.loads(l) for l in (tmp_path / "b" / "sharegpt" / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [t["from"] for t in share[2]["conversations"]] == ["human", "gpt", "human", "gpt"]
+
+
+def test_completion_export_is_conversational_for_trl(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trl.data_utils import is_conversational
+
+    export({"train": [rec("What is one?", "One.", system="Be brief.")], "valid": [], "test": []}, tmp_path, ["completion"])
+    row = json.loads((tmp_path / "completion" / "train.jsonl").read_text(encoding="utf-8"))
+    assert row == {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is one?"}], "completion": [{"role": "assistant", "content": "One."}]}
+    assert is_conversational(row)  # TRL applies the model's chat template, not "What is one?One."
+    back = read_jsonl(tmp_path / "completion" / "train.jsonl").records[0]
+    assert (back.question, back.answer, back.system) == ("What is one?", "One.", "Be brief.")
+
+
+def test_dedup_folds_traditional_and_simplified_chinese() -> None:
+    records = [rec("臺灣最高的山是哪一座？", "玉山。"), rec("台湾最高的山是哪一座？", "玉山。"), rec("台湾最长的河是哪一条？", "浊水溪。")]
+    kept, report = run_filters(records, [ExactDedup(), NumbersDedup(), MinHashDedup(0.8)])
+    assert [r.question for r in kept] == ["臺灣最高的山是哪一座？", "台湾最长的河是哪一条？"] and len(report["dedup-exact"]) == 1
+
+
+def test_cli_dataset_tools_keep_turns_history_and_unknown_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "chat.jsonl"
+    rows = [
+        {"conversations": [{"from": "human", "value": "What is Zorg?"}, {"from": "gpt", "value": "A planet."}, {"from": "human", "value": "How many moons?"},
+                           {"from": "gpt", "value": "Seven."}], "system": "Be brief.", "id": "c1", "meta": {"source": "zorg.md"}},
+        # the same last turn after a different first turn: not a duplicate
+        {"conversations": [{"from": "human", "value": "What is Blorp?"}, {"from": "gpt", "value": "A moon."}, {"from": "human", "value": "How many moons?"},
+                           {"from": "gpt", "value": "Seven."}], "id": "c2", "meta": {"source": "blorp.md"}},
+        {"instruction": "And its capital?", "input": "", "output": "Glimmerton.", "history": [["What is Zorg?", "A planet."]], "tags": ["geo"]},
+        {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": "{}"}, {"from": "observation", "value": "sun"}, {"from": "gpt", "value": "Sunny."}]},
+    ]
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    dedup = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"))
+    assert dedup.returncode == 0, dedup.stderr
+    assert [json.loads(l) for l in (tmp_path / "dedup.jsonl").read_text(encoding="utf-8").splitlines()] == rows[:3]  # verbatim
+    assert "chat.jsonl:4: skipped (turns must alternate user/assistant" in " ".join(dedup.stderr.split())  # the tool turn is reported
+
+    to_alpaca = run_cli("dataset", "convert", str(src), "--to", "alpaca", "--out", str(tmp_path / "a.jsonl"))
+    assert to_alpaca.returncode == 0, to_alpaca.stderr
+    alpaca = [json.loads(l) for l in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert alpaca[0] == {"instruction": "How many moons?", "input": "", "output": "Seven.", "system": "Be brief.", "history": [["What is Zorg?", "A planet."]],
+                         "id": "c1", "meta": {"source": "zorg.md"}}
+    assert alpaca[2]["tags"] == ["geo"] and alpaca[1]["system"] == ""
+    back = run_cli("dataset", "convert", str(tmp_path / "a.jsonl"), "--to", "sharegpt", "--out", str(tmp_path / "s.jsonl"))
+    assert back.returncode == 0, back.stderr
+    share = [json.loads(l) for l in (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert share[0]["conversations"] == rows[0]["conversations"] and share[0]["system"] == "Be brief." and share[0]["id"] == "c1"
+
+    split = run_cli("dataset", "split", str(src), "--out", str(tmp_path / "split"), "--split", "1,0,0")
+    assert split.returncode == 0, split.stderr
+    assert [p.name for p in (tmp_path / "split").iterdir()] == ["train.jsonl"] and "split 'valid' is empty" in split.stderr
+    written = [json.loads(l) for l in (tmp_path / "split" / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(written, key=json.dumps) == sorted(rows[:3], key=json.dumps)  # every readable row, verbatim

@@ -100,6 +100,27 @@ def test_recipes(tmp_path) -> None:  # type: ignore[no-untyped-def]
         export_recipe("axolotl", tmp_path / "data", "m", tmp_path / "r")
 
 
+@pytest.mark.slow
+def test_recipes_name_the_real_base_its_template_and_size_from_the_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from agentkit.distill import QARecord, export
+
+    records = [QARecord(q, a, source=f"d{i}.md") for i, (q, a) in enumerate(FACTS * 5)]  # 20 records
+    export({"train": records[:17], "valid": records[17:], "test": []}, tmp_path / "data", ["mlx", "alpaca", "messages"])
+    settings = LoraSettings(batch_size=4, epochs=2.0)
+    mlx = yaml.safe_load(export_recipe("mlx", tmp_path / "data", "default", tmp_path / "r", settings)[0].read_text(encoding="utf-8"))
+    assert mlx["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # not "default": the model the embedded GGUF is
+    assert mlx["batch_size"] == 3 and mlx["iters"] == 12  # batch <= the 3 valid records; 2 epochs of 17 = ceil(34 / 3)
+    assert mlx["num_layers"] == -1 and mlx["lora_parameters"]["keys"][0] == "self_attn.q_proj"  # every block, not 16 of 30
+    lf = yaml.safe_load(export_recipe("llamafactory", tmp_path / "data", "default", tmp_path / "r", settings)[0].read_text(encoding="utf-8"))
+    assert lf["model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and lf["template"] == "smollm2"  # not "default" (Human:/Assistant:)
+    assert lf["default_system"] == "You are a helpful AI assistant named SmolLM, trained by Hugging Face" and lf["max_steps"] == 9  # ceil(2 * 17 / 4)
+    script = export_recipe("unsloth", tmp_path / "data", "default", tmp_path / "r", settings)[0].read_text(encoding="utf-8")
+    assert "assistant_only_loss" not in script.replace("assistant_only_loss=True would", "") and "completion_only_loss=True" in script
+    assert 'quantization_method="q4_k_m"' in script and "'HuggingFaceTB/SmolLM2-135M-Instruct'" in script
+
+
 def test_qlora_needs_cuda(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import torch
 

@@ -87,42 +87,60 @@ def _read_dataset(path: Path) -> Any:
 @dataset_app.command("dedup")
 @user_errors
 def dataset_dedup(file: Path = typer.Argument(...), out_file: Path = typer.Option(..., "--out"), threshold: float = typer.Option(0.8, "--threshold", help="MinHash Jaccard for near-duplicates.")) -> None:
-    """Drop exact, numbers-only and near-duplicate records; writes the input's format."""
-    from agentkit.distill.export import ROW_BUILDERS, write_jsonl
+    """Drop exact, numbers-only and near-duplicate records (every turn counts; Traditional and Simplified Chinese
+    fold together); kept lines are written back unchanged."""
+    from agentkit.distill.dataset_io import dedup_view
+    from agentkit.distill.export import write_jsonl
     from agentkit.distill.filters import ExactDedup, MinHashDedup, NumbersDedup, run_filters
 
     data = _read_dataset(file)
-    kept, dropped = run_filters(data.records, [ExactDedup(), NumbersDedup(), MinHashDedup(threshold)])
-    write_jsonl(out_file, [ROW_BUILDERS[data.format](r) for r in kept])
+    views = [dedup_view(r) for r in data.records]
+    kept, dropped = run_filters(views, [ExactDedup(), NumbersDedup(), MinHashDedup(threshold)])
+    kept_ids = {id(r) for r in kept}
+    write_jsonl(out_file, [row for view, row in zip(views, data.rows) if id(view) in kept_ids])
     out.print(f"{len(kept)} kept of {len(data.records)}; " + ", ".join(f"{k} {len(v)}" for k, v in dropped.items()) + f" → {out_file}")
 
 
 @dataset_app.command("split")
 @user_errors
 def dataset_split(file: Path = typer.Argument(...), out_dir: Path = typer.Option(..., "--out"), split: str = typer.Option("0.8,0.1,0.1", "--split"), seed: int = typer.Option(0, "--seed")) -> None:
-    """Seeded train/valid/test files grouped by source, in the input's format."""
+    """Seeded train/valid/test files grouped by source; lines are written back unchanged, and an empty split gets
+    no file (consumers cannot read an empty one)."""
     from agentkit.distill import parse_split, split_records
-    from agentkit.distill.export import ROW_BUILDERS, write_jsonl
+    from agentkit.distill.export import write_jsonl
 
     data = _read_dataset(file)
+    row_of = {id(r): row for r, row in zip(data.records, data.rows)}
     result = split_records(data.records, parse_split(split), seed)
     for name, records in result.splits.items():
-        write_jsonl(out_dir / f"{name}.jsonl", [ROW_BUILDERS[data.format](r) for r in records])
+        path = out_dir / f"{name}.jsonl"
+        if records:
+            write_jsonl(path, [row_of[id(r)] for r in records])
+        else:
+            path.unlink(missing_ok=True)
+            err.print(f"[yellow]split '{name}' is empty: no {path} written[/]", highlight=False)
     out.print(", ".join(f"{k} {len(v)}" for k, v in result.splits.items()) + f" (grouped by {result.grouped_by}) → {out_dir}")
 
 
 @dataset_app.command("convert")
 @user_errors
 def dataset_convert(file: Path = typer.Argument(...), to: str = typer.Option(..., "--to", help="alpaca | sharegpt | messages | completion | hf."), out_path: Path = typer.Option(..., "--out")) -> None:
-    """Convert between formats (hf: a DatasetDict with one train split saved to disk)."""
-    from agentkit.distill.export import ROW_BUILDERS, check_formats, export, write_jsonl
+    """Convert between formats, keeping every turn, alpaca history and keys the formats do not define
+    (hf: a DatasetDict with one train split saved to disk)."""
+    from agentkit.distill.dataset_io import convert_rows
+    from agentkit.distill.export import check_formats, export, write_jsonl
 
     data = _read_dataset(file)
     check_formats([to])
     if to == "hf":
+        from agentkit.distill.dataset_io import FORMAT_KEYS
+
+        lost = sorted({k for row, fmt in zip(data.rows, data.formats) for k in row if k not in FORMAT_KEYS[fmt]})
+        if lost:
+            err.print(f"[yellow]hf keeps the record fields only; not written: {', '.join(lost)}[/]", highlight=False)
         export({"train": data.records, "valid": [], "test": []}, out_path, ["hf"])
     else:
-        write_jsonl(out_path, [ROW_BUILDERS[to](r) for r in data.records])
+        write_jsonl(out_path, convert_rows(data, to))
     out.print(f"{len(data.records)} records {data.format} → {to}: {out_path}")
 
 

@@ -36,6 +36,7 @@ def finetune(
     early_stop: int = typer.Option(0, "--early-stop", help="Stop after N evaluations without improvement (0: off)."),
     merge_to: Path = typer.Option(None, "--merge", help="Also write base+adapter merged into this directory."),
     export_config: str = typer.Option(None, "--export-config", help="mlx | unsloth | llamafactory: write a recipe instead of training here."),
+    gguf: str = typer.Option(None, "--gguf", help="Also write the merged model as GGUF: q8_0 | q4_k_m | f16 (into OUT/gguf, with an Ollama Modelfile)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """LoRA fine-tune a model on distilled data (TRL + PEFT); or write a recipe for MLX-LM, Unsloth, LLaMA-Factory."""
@@ -49,16 +50,56 @@ def finetune(
         for path in export_recipe(export_config, data, base, out_dir, settings):
             out.print(f"wrote {path}", highlight=False)
         return
+    if gguf:
+        from agentkit.finetune.gguf import QUANTS, check_converter
+
+        if gguf not in QUANTS:  # before training, not after
+            from agentkit.errors import ConfigError
+
+            raise ConfigError(f"unknown GGUF quantization '{gguf}'", f"use one of: {', '.join(QUANTS)}")
+        check_converter()
     bar, update = _progress("training")
     with bar:
         result = run_finetune(data, base, out_dir, settings, update)
-    merged = str(merge(base, result.adapter_dir, merge_to)) if merge_to else None
+    merged = str(merge(base, result.adapter_dir, merge_to or (out_dir / "merged" if gguf else None))) if merge_to or gguf else None
+    exported = None
+    if gguf and merged:
+        from agentkit.finetune.gguf import export_gguf
+
+        exported = export_gguf(merged, out_dir / "gguf", gguf)
     if as_json:
-        _print_json({**result.to_dict(), "merged_dir": merged})
+        _print_json({**result.to_dict(), "merged_dir": merged, "gguf": str(exported.gguf) if exported else None})
         return
     out.print(f"adapter: {result.adapter_dir}  ({result.steps} steps, {result.seconds:.0f}s)", highlight=False)
     out.print(f"train loss {result.train_loss_first:.3f} → {result.train_loss_last:.3f}; best validation loss {result.val_loss_best}", highlight=False)
     out.print(f"use it: --llm 'hf://{base}?adapter={result.adapter_dir}'" + (f"; merged model: {merged}" if merged else ""), highlight=False)
+    if exported:
+        out.print(f"GGUF: {exported.gguf} (--llm '{exported.spec}'; Ollama: ollama create NAME -f {exported.modelfile})", highlight=False)
+
+
+@app.command("export-gguf")
+@user_errors
+def export_gguf_command(
+    model_dir: Path = typer.Argument(..., help="A merged Hugging Face model directory (or the base, with --adapter)."),
+    quant: str = typer.Option("q8_0", "--quant", help="q8_0 | q4_k_m | f16."),
+    out_dir: Path = typer.Option(None, "--out", help="Output folder (default: MODEL_DIR/gguf)."),
+    adapter: Path = typer.Option(None, "--adapter", help="A LoRA adapter to merge into MODEL_DIR first ('default' allowed as MODEL_DIR then)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Merged model → GGUF → quantized GGUF, checked to load in llama.cpp, with an Ollama Modelfile."""
+    from agentkit.finetune.gguf import export_gguf
+
+    target = out_dir or (Path(str(model_dir)) / "gguf" if not adapter else Path(str(adapter)) / "gguf")
+    source = Path(str(model_dir))
+    if adapter:
+        from agentkit.finetune.train import merge
+
+        source = merge(str(model_dir), adapter, target / "merged")
+    exported = export_gguf(source, target, quant)
+    if as_json:
+        _print_json({"gguf": str(exported.gguf), "quant": exported.quant, "modelfile": str(exported.modelfile), "spec": exported.spec})
+        return
+    out.print(f"GGUF: {exported.gguf}\nuse it: --llm '{exported.spec}'; Ollama: ollama create NAME -f {exported.modelfile}", highlight=False)
 
 
 @app.command("model-eval")

@@ -1,16 +1,25 @@
 """Writing records in the formats fine-tuning tools read (see ../shared/reference/finetune-formats.md).
 
-``alpaca`` (instruction/input/output[/system]), ``sharegpt`` (conversations from/value, human then gpt),
+``alpaca`` (instruction/input/output[/system][/history]), ``sharegpt`` (conversations from/value, human then gpt),
 ``messages`` (OpenAI/TRL role/content), ``mlx`` (a directory of train/valid/test.jsonl that ``mlx_lm.lora
---data`` reads), ``hf`` (a ``datasets`` DatasetDict saved to disk). ``dataset_info.json`` declares the
-alpaca/sharegpt/messages files for LLaMA-Factory; ``provenance.jsonl`` keeps where every record came from.
-Files are written deterministically (sorted keys order, no timestamps) so an identical run gives identical bytes.
+--data`` reads), ``completion`` (TRL conversational prompt–completion: message lists, so the trainer applies the
+model's own chat template and trains on the completion only), ``hf`` (a ``datasets`` DatasetDict saved to disk).
+``dataset_info.json`` declares the alpaca/sharegpt/messages files for LLaMA-Factory; ``provenance.jsonl`` keeps
+where every record came from.
+
+Invariants, each checked by the real consumers in ``conformance/``:
+- no empty split file is written (``datasets``, mlx-lm and LLaMA-Factory cannot read one): an empty split is
+  omitted, a stale file of it removed, and a note says so;
+- every row of a file has the same keys, and ``dataset_info.json`` declares exactly the columns the rows have;
+- files are written deterministically (no timestamps), so an identical run gives identical bytes.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +30,22 @@ from agentkit.errors import ConfigError
 FORMATS = ("alpaca", "sharegpt", "messages", "mlx", "hf", "completion")
 
 
+def _turns(r: QARecord) -> list[tuple[str, str]]:
+    return [*r.history, (r.question, r.answer)]
+
+
 def alpaca(r: QARecord) -> dict[str, Any]:
-    row = {"instruction": r.question, "input": "", "output": r.answer}
+    row: dict[str, Any] = {"instruction": r.question, "input": "", "output": r.answer}
     if r.system:
         row["system"] = r.system
+    if r.history:
+        row["history"] = [[q, a] for q, a in r.history]
     return row
 
 
 def sharegpt(r: QARecord) -> dict[str, Any]:
-    row: dict[str, Any] = {"conversations": [{"from": "human", "value": r.question}, {"from": "gpt", "value": r.answer}]}
+    turns = [t for q, a in _turns(r) for t in ({"from": "human", "value": q}, {"from": "gpt", "value": a})]
+    row: dict[str, Any] = {"conversations": turns}
     if r.system:
         row["system"] = r.system
     return row
@@ -37,16 +53,20 @@ def sharegpt(r: QARecord) -> dict[str, Any]:
 
 def messages(r: QARecord) -> dict[str, Any]:
     turns = [{"role": "system", "content": r.system}] if r.system else []
-    turns += [{"role": "user", "content": r.question}, {"role": "assistant", "content": r.answer}]
+    turns += [t for q, a in _turns(r) for t in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
     return {"messages": turns}
 
 
 def completion(r: QARecord) -> dict[str, Any]:
-    """TRL / MLX-LM prompt–completion (trains on the completion only)."""
-    return {"prompt": r.question, "completion": r.answer}
+    """TRL conversational prompt–completion: the trainer renders both with the model's chat template, so the
+    model sees its real turn markers, and the loss falls on the completion only (no bare ``"Question?Answer"``)."""
+    prompt = messages(r)["messages"][:-1]
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": r.answer}]}
 
 
 ROW_BUILDERS: dict[str, Callable[[QARecord], dict[str, Any]]] = {"alpaca": alpaca, "sharegpt": sharegpt, "messages": messages, "mlx": messages, "completion": completion}
+#: keys a row builder writes only for some records; a file where any row has one gets it on every row
+OPTIONAL_KEYS: dict[str, Any] = {"system": "", "history": []}
 
 
 def check_formats(formats: Sequence[str]) -> list[str]:
@@ -54,6 +74,13 @@ def check_formats(formats: Sequence[str]) -> list[str]:
     if unknown:
         raise ConfigError(f"unknown format(s): {', '.join(unknown)}", f"use any of: {', '.join(FORMATS)}")
     return list(dict.fromkeys(formats))
+
+
+def uniform_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill optional keys (``system``, ``history``) on every row once any row has them: a JSON loader infers one
+    schema per file, and LLaMA-Factory reads a declared column on every row."""
+    present = {k for row in rows for k in row if k in OPTIONAL_KEYS}
+    return [{**{k: OPTIONAL_KEYS[k] for k in present if k not in row}, **row} if present - row.keys() else dict(row) for row in rows]
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
@@ -64,43 +91,69 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def export(splits: dict[str, list[QARecord]], out: str | Path, formats: Sequence[str]) -> list[Path]:
-    """Every split file exists for every format, even when empty."""
+@dataclass(frozen=True)
+class ExportResult:
+    files: tuple[Path, ...]
+    #: what was left out and why (empty splits), one line each
+    notes: tuple[str, ...]
+
+
+def export(splits: dict[str, list[QARecord]], out: str | Path, formats: Sequence[str]) -> ExportResult:
+    """Write every non-empty split in every format; an empty split is omitted (its stale file removed) and noted."""
     out = Path(out)
+    formats = check_formats(formats)
     written: list[Path] = []
     info: dict[str, Any] = {}
-    for fmt in check_formats(formats):
+    empty = [name for name in SPLIT_NAMES if not splits.get(name)]
+    notes = [f"split '{name}' is empty: no {name}.jsonl written (mlx-lm, LLaMA-Factory and datasets cannot read an empty file)" for name in empty]
+    for fmt in formats:
         if fmt == "hf":
-            written.append(_export_hf(splits, out / "hf"))
+            written += _export_hf(splits, out / "hf")
             continue
         for name in SPLIT_NAMES:
-            rows = [ROW_BUILDERS[fmt](r) for r in splits.get(name, [])]
-            path = out / "mlx" / f"{name}.jsonl" if fmt == "mlx" else out / fmt / f"{name}.jsonl"
+            path = out / fmt / f"{name}.jsonl"
+            if name in empty:
+                path.unlink(missing_ok=True)
+                continue
+            rows = uniform_rows([ROW_BUILDERS[fmt](r) for r in splits[name]])
             written.append(write_jsonl(path, rows))
-            if fmt in ("alpaca", "sharegpt", "messages"):
-                info[f"agentkit_{fmt}_{name}"] = _dataset_info(fmt, f"{fmt}/{name}.jsonl")
+            if fmt in DATASET_INFO:
+                info[f"agentkit_{fmt}_{name}"] = DATASET_INFO[fmt](f"{fmt}/{name}.jsonl", set(rows[0]))
+    info_path = out / "dataset_info.json"
     if info:
-        path = out / "dataset_info.json"
-        path.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        written.append(path)
+        info_path.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(info_path)
+    else:
+        info_path.unlink(missing_ok=True)  # never a declaration of files this run did not write
     provenance = [dict(r.provenance(), split=name) for name in SPLIT_NAMES for r in splits.get(name, [])]
     written.append(write_jsonl(out / "provenance.jsonl", provenance))
-    return written
+    return ExportResult(tuple(written), tuple(notes))
 
 
-def _dataset_info(fmt: str, file_name: str) -> dict[str, Any]:
-    if fmt == "alpaca":
-        return {"file_name": file_name, "formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
-    if fmt == "sharegpt":
-        return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}
-    # OpenAI-style messages are declared as sharegpt with role/content tags.
+def _alpaca_info(file_name: str, keys: set[str]) -> dict[str, Any]:
+    columns = {"prompt": "instruction", "query": "input", "response": "output"}
+    columns |= {k: k for k in ("system", "history") if k in keys}
+    return {"file_name": file_name, "formatting": "alpaca", "columns": columns}
+
+
+def _sharegpt_info(file_name: str, keys: set[str]) -> dict[str, Any]:
+    columns = {"messages": "conversations"} | ({"system": "system"} if "system" in keys else {})
+    return {"file_name": file_name, "formatting": "sharegpt", "columns": columns}
+
+
+def _messages_info(file_name: str, keys: set[str]) -> dict[str, Any]:
+    # OpenAI-style messages are declared as sharegpt with role/content tags; the system prompt is the first message.
     return {
         "file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "messages"},
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"},
     }
 
 
-def _export_hf(splits: dict[str, list[QARecord]], target: Path) -> Path:
+#: LLaMA-Factory ``dataset_info.json`` entry per format, from the file name and the keys its rows have
+DATASET_INFO: dict[str, Callable[[str, set[str]], dict[str, Any]]] = {"alpaca": _alpaca_info, "sharegpt": _sharegpt_info, "messages": _messages_info}
+
+
+def _export_hf(splits: dict[str, list[QARecord]], target: Path) -> list[Path]:
     import datasets
     from datasets import Dataset, DatasetDict, Features, List, Value
 
@@ -112,8 +165,11 @@ def _export_hf(splits: dict[str, list[QARecord]], target: Path) -> Path:
     })
     data = {}
     for name in SPLIT_NAMES:
-        rows = [{c: r.to_dict()[c] for c in [*text_columns, "start", "end"]} | {"messages": messages(r)["messages"]} for r in splits.get(name, [])]
-        # An empty split needs explicit columns and one shard, or load_from_disk cannot read it back.
-        data[name] = Dataset.from_list(rows, features=features) if rows else Dataset.from_dict({c: [] for c in features}, features=features)
-    DatasetDict(data).save_to_disk(str(target), num_shards={name: 1 for name in SPLIT_NAMES})
-    return target
+        if splits.get(name):  # an empty split is left out, as in the JSONL formats
+            data[name] = Dataset.from_list([{c: r.to_dict()[c] for c in [*text_columns, "start", "end"]} | messages(r) for r in splits[name]], features=features)
+    if target.exists():
+        shutil.rmtree(target)  # no stale split of an earlier run survives
+    if not data:
+        return []
+    DatasetDict(data).save_to_disk(str(target), num_shards={name: 1 for name in data})
+    return [target]

@@ -155,8 +155,13 @@ class JudgeGroundedness:
 
 
 def normalize(text: str) -> str:
+    """The de-duplication key: NFKC, case-folded, punctuation and spaces gone, Traditional folded to Simplified
+    (OpenCC t2s), so 臺灣最高的山 and 台湾最高的山 are one question."""
+    from agentkit.chinese import convert
+
     text = unicodedata.normalize("NFKC", text).casefold()
-    return re.sub(r"[\W_]+", "", text)
+    text = re.sub(r"[\W_]+", "", text)
+    return convert(text, "t2s") if _CJK.search(text) else text
 
 
 class ExactDedup:

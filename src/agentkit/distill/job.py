@@ -271,8 +271,10 @@ class DistillJob:
 
         t = time.perf_counter()
         result = split_records(kept, self.config.split, self.config.seed)
-        files = export(result.splits, self.out, self.config.formats)
+        exported = export(result.splits, self.out, self.config.formats)
+        files = list(exported.files)
         stats = self._stats(chunks, tasks, generated, kept, dropped, failures, result.splits, result.grouped_by)
+        stats["export_notes"] = list(exported.notes)
         (self.out / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         files += [self.out / "stats.json", self._plot(result.splits)]
         timings["export"] = time.perf_counter() - t

@@ -24,6 +24,8 @@ class QARecord:
     #: "qa", or "refusal" for a question the documents do not answer
     kind: str = "qa"
     system: str = ""
+    #: earlier (user, assistant) turns of a multi-turn conversation; ``question``/``answer`` are its last turn
+    history: tuple[tuple[str, str], ...] = ()
     language: str = ""
     teacher: str = ""
     prompt_version: str = PROMPT_VERSION
@@ -34,7 +36,9 @@ class QARecord:
 
     @property
     def id(self) -> str:
-        return hashlib.sha256(f"{self.question}\0{self.answer}\0{self.chunk_id}".encode()).hexdigest()[:16]
+        # History joins the key only when present, so single-turn ids (and cached checkpoints) stay stable.
+        turns = "".join(f"\0{q}\0{a}" for q, a in self.history)
+        return hashlib.sha256(f"{self.question}\0{self.answer}\0{self.chunk_id}{turns}".encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> QARecord:
         return dataclasses.replace(self, **changes)
@@ -43,6 +47,7 @@ class QARecord:
         data = dataclasses.asdict(self)
         data["context_labels"] = list(self.context_labels)
         data["context_texts"] = list(self.context_texts)
+        data["history"] = [list(turn) for turn in self.history]
         return {"id": self.id, **data}
 
     @classmethod
@@ -51,6 +56,7 @@ class QARecord:
         values = {k: v for k, v in data.items() if k in known}
         for key in ("context_labels", "context_texts"):
             values[key] = tuple(values.get(key, ()))
+        values["history"] = tuple((str(q), str(a)) for q, a in values.get("history", ()))
         return cls(**values)
 
     def provenance(self) -> dict[str, Any]:

@@ -70,3 +70,38 @@ def load_model(base: Path, adapter: str | Path | None = None, merge: bool = Fals
             model = model.merge_and_unload()
     model.eval()
     return model, tokenizer
+
+
+def gguf_repo_id(gguf: Path) -> str | None:
+    """The Hugging Face id a GGUF was made from: its ``general.base_model``/``general.source`` URL, else
+    ``general.organization`` + the file's stem without the quantization suffix (SmolLM2-135M-Instruct.Q4_1.gguf
+    of HuggingFaceTB → HuggingFaceTB/SmolLM2-135M-Instruct); None when the metadata does not say."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+
+    def text(key: str) -> str | None:
+        field = fields.get(key)
+        return bytes(field.parts[field.data[0]]).decode("utf-8") if field is not None and field.data else None
+
+    for key in ("general.base_model.0.repo_url", "general.source.repo_url", "general.source.url"):
+        url = text(key) or ""
+        if url.startswith("https://huggingface.co/"):
+            return "/".join(url.removeprefix("https://huggingface.co/").split("/")[:2])
+    organization = text("general.organization")
+    return f"{organization}/{gguf.name.split('.')[0]}" if organization else None
+
+
+def default_system(tokenizer: Any) -> str:
+    """The system prompt the model's chat template inserts when a conversation has none ("" when it inserts none)."""
+    if not tokenizer.chat_template:
+        return ""
+    probe, marker = "agentkit-probe", "agentkit-system"
+    head = tokenizer.apply_chat_template([{"role": "user", "content": probe}], tokenize=False).split(probe)[0]
+    system_head = tokenizer.apply_chat_template([{"role": "system", "content": marker}, {"role": "user", "content": probe}], tokenize=False).split(probe)[0]
+    if marker not in system_head:
+        return ""
+    before, after = system_head.split(marker, 1)
+    if head.startswith(before) and head.endswith(after) and len(head) > len(before) + len(after):
+        return head[len(before):len(head) - len(after)]
+    return ""

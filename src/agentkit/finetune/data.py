@@ -20,12 +20,11 @@ class SFTData:
     format: str
 
     def conversational(self, split: str) -> list[dict[str, Any]]:
-        """TRL prompt–completion rows: the loss falls on the assistant completion only."""
-        rows = []
-        for r in getattr(self, split):
-            prompt = ([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.question}]
-            rows.append({"prompt": prompt, "completion": [{"role": "assistant", "content": r.answer}]})
-        return rows
+        """TRL conversational prompt–completion rows (system, earlier turns and the question as the prompt): the loss
+        falls on the last assistant answer only."""
+        from agentkit.distill.export import completion
+
+        return [completion(r) for r in getattr(self, split)]
 
 
 def _split_files(folder: Path) -> dict[str, Path]:

@@ -167,8 +167,7 @@ def merge(base: str | Path | None, adapter: str | Path, out: str | Path) -> Path
     out = Path(out)
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    # Ollama imports safetensors directories of Llama-family models directly (`ollama create NAME -f Modelfile`).
-    # No GGUF is written: no package on the registry converts HF weights to GGUF offline (llama.cpp's
-    # convert_hf_to_gguf.py ships with its source tree, not with gguf or llama-cpp-python).
+    # Ollama imports safetensors directories of Llama-family models directly (`ollama create NAME -f Modelfile`);
+    # agentkit.finetune.gguf writes a GGUF (and its own Modelfile) from this directory.
     (out / "Modelfile").write_text(f"FROM {out.resolve()}\nPARAMETER temperature 0.2\n", encoding="utf-8")
     return out
