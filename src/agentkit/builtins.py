@@ -19,6 +19,7 @@ def register(r: Registrar) -> None:
     _pipelines(r)
     _loaders(r)
     _quality(r)
+    _exports(r)
 
 
 def _llms(r: Registrar) -> None:
@@ -139,3 +140,15 @@ def _quality(r: Registrar) -> None:
         ("minhash", "MinHashDedup", "near-duplicates (MinHash)"),
     ):
         r.add("filter", name, f"agentkit.distill.filters:{cls}", summary=summary, extra="distill" if name == "minhash" else "")
+
+
+def _exports(r: Registrar) -> None:
+    for name, summary in (
+        ("alpaca", "instruction/input/output (+ system, history): LLaMA-Factory, Unsloth"),
+        ("sharegpt", "conversations from/value: LLaMA-Factory, Unsloth"),
+        ("messages", "OpenAI/TRL role/content messages"),
+        ("mlx", "a folder of train/valid/test.jsonl that mlx_lm.lora --data reads"),
+        ("completion", "TRL conversational prompt/completion (loss on the completion)"),
+        ("hf", "a datasets DatasetDict saved to disk (load_from_disk)"),
+    ):
+        r.add("export_format", name, f"agentkit.distill.export:{name}_format", summary=summary, extra="distill" if name == "hf" else "")

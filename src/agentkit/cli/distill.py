@@ -124,15 +124,23 @@ def dataset_split(file: Path = typer.Argument(...), out_dir: Path = typer.Option
 
 @dataset_app.command("convert")
 @user_errors
-def dataset_convert(file: Path = typer.Argument(...), to: str = typer.Option(..., "--to", help="alpaca | sharegpt | messages | completion | hf."), out_path: Path = typer.Option(..., "--out")) -> None:
+def dataset_convert(file: Path = typer.Argument(...), to: str = typer.Option(..., "--to", help="alpaca | sharegpt | messages | completion | hf, or a plugin's format (agentkit plugins --kind export_format)."), out_path: Path = typer.Option(..., "--out")) -> None:
     """Convert between formats, keeping every turn, alpaca history and keys the formats do not define
     (hf: a DatasetDict with one train split saved to disk)."""
     from agentkit.distill.dataset_io import convert_rows
-    from agentkit.distill.export import check_formats, export, write_jsonl
+    from agentkit.distill.export import ROW_BUILDERS, check_formats, export, write_jsonl
 
     data = _read_dataset(file)
     check_formats([to])
-    if to == "hf":
+    if to not in ("hf", *ROW_BUILDERS):  # a plugin's format
+        from agentkit.errors import ConfigError
+        from agentkit.plugins import registry
+
+        plugin = registry("export_format").build(to)
+        if not hasattr(plugin, "write_file"):
+            raise ConfigError(f"export format '{to}' writes whole distill outputs only", "use it with agentkit distill --formats " + to)
+        plugin.write_file(data.records, out_path)
+    elif to == "hf":
         from agentkit.distill.dataset_io import FORMAT_KEYS
 
         lost = sorted({k for row, fmt in zip(data.rows, data.formats) for k in row if k not in FORMAT_KEYS[fmt]})

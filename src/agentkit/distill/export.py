@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentkit.distill.records import QARecord
 from agentkit.distill.splits import SPLIT_NAMES
@@ -69,10 +69,60 @@ ROW_BUILDERS: dict[str, Callable[[QARecord], dict[str, Any]]] = {"alpaca": alpac
 OPTIONAL_KEYS: dict[str, Any] = {"system": "", "history": []}
 
 
+class ExportFormat(Protocol):
+    """An ``export_format`` plugin: ``write`` a job's non-empty splits under ``out`` (distill), and optionally
+    ``write_file`` a list of records to one file (``agentkit dataset convert --to NAME``)."""
+
+    name: str
+
+    def write(self, splits: dict[str, list[QARecord]], out: Path) -> list[Path]: ...
+
+
+@dataclass(frozen=True)
+class BuiltinFormat:
+    """The JSONL formats and ``hf``: written by ``export`` itself (one folder per format, dataset_info.json)."""
+
+    name: str
+
+    def write(self, splits: dict[str, list[QARecord]], out: Path) -> list[Path]:
+        return list(export(splits, out, [self.name]).files)
+
+    def write_file(self, records: Sequence[QARecord], path: Path) -> Path:
+        return write_jsonl(path, uniform_rows([ROW_BUILDERS[self.name](r) for r in records]))
+
+
+def alpaca_format() -> BuiltinFormat:
+    return BuiltinFormat("alpaca")
+
+
+def sharegpt_format() -> BuiltinFormat:
+    return BuiltinFormat("sharegpt")
+
+
+def messages_format() -> BuiltinFormat:
+    return BuiltinFormat("messages")
+
+
+def mlx_format() -> BuiltinFormat:
+    return BuiltinFormat("mlx")
+
+
+def completion_format() -> BuiltinFormat:
+    return BuiltinFormat("completion")
+
+
+def hf_format() -> BuiltinFormat:
+    return BuiltinFormat("hf")
+
+
 def check_formats(formats: Sequence[str]) -> list[str]:
-    unknown = [f for f in formats if f not in FORMATS]
+    """The distinct names, each a registered ``export_format`` (the built-ins and any plugin's)."""
+    from agentkit.plugins import registry
+
+    known = registry("export_format").names()
+    unknown = [f for f in formats if f not in known]
     if unknown:
-        raise ConfigError(f"unknown format(s): {', '.join(unknown)}", f"use any of: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format(s): {', '.join(unknown)}", f"use any of: {', '.join(known)}")
     return list(dict.fromkeys(formats))
 
 
@@ -109,6 +159,12 @@ def export(splits: dict[str, list[QARecord]], out: str | Path, formats: Sequence
     for fmt in formats:
         if fmt == "hf":
             written += _export_hf(splits, out / "hf")
+            continue
+        if fmt not in ROW_BUILDERS:  # a plugin's format writes its own files from the non-empty splits
+            from agentkit.plugins import registry
+
+            plugin: ExportFormat = registry("export_format").build(fmt)
+            written += plugin.write({name: splits[name] for name in SPLIT_NAMES if name not in empty}, out)
             continue
         for name in SPLIT_NAMES:
             path = out / fmt / f"{name}.jsonl"
