@@ -61,7 +61,7 @@ def finetune(
     bar, update = _progress("training")
     with bar:
         result = run_finetune(data, base, out_dir, settings, update)
-    merged = str(merge(base, result.adapter_dir, merge_to or (out_dir / "merged" if gguf else None))) if merge_to or gguf else None
+    merged = str(merge(base, result.adapter_dir, merge_to or out_dir / "merged")) if merge_to or gguf else None
     exported = None
     if gguf and merged:
         from agentkit.finetune.gguf import export_gguf

@@ -85,8 +85,8 @@ def to_record(row: dict[str, Any], line: int, path: str) -> QARecord:
     system = str(row.get("system", "") or "")
     if fmt == "alpaca":
         question = f"{row['instruction']}\n{row['input']}".strip() if row.get("input") else str(row["instruction"])
-        history = [(str(q), str(a)) for q, a in (row.get("history") or [])]
-        pairs = [*history, (question, str(row["output"]))]
+        earlier = [(str(q), str(a)) for q, a in (row.get("history") or [])]
+        pairs = [*earlier, (question, str(row["output"]))]
     elif fmt == "completion" and isinstance(row["prompt"], str):
         pairs = [(str(row["prompt"]), str(row["completion"]))]
     else:

@@ -59,7 +59,7 @@ def load_model(base: Path, adapter: str | Path | None = None, merge: bool = Fals
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     if adapter:
         from peft import PeftModel
 

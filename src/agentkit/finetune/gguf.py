@@ -172,7 +172,8 @@ def write_modelfile(model_dir: Path, gguf: Path) -> Path:
     from agentkit.finetune.base import default_system
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True) if tokenizer.chat_template else ""
+    # with tokenize=False the template renders to a str
+    rendered = str(tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)) if tokenizer.chat_template else ""
     chatml = "<|im_start|>" in rendered
     lines = [f"FROM ./{gguf.name}"]
     if chatml:

@@ -99,7 +99,7 @@ def _trainer(sft: Any, base_dir: Path, out: Path, s: LoraSettings, progress: Cal
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]  # trl exports lazily
 
     datasets.disable_progress_bars()
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
@@ -124,7 +124,8 @@ def _trainer(sft: Any, base_dir: Path, out: Path, s: LoraSettings, progress: Cal
 
         class Progress(TrainerCallback):
             def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                progress(state.global_step, state.max_steps)
+                if progress is not None:
+                    progress(state.global_step, state.max_steps)
 
         callbacks.append(Progress())
     trainer = SFTTrainer(

@@ -155,12 +155,13 @@ def _finish_tool_call(entry: dict[str, Any]) -> dict[str, Any]:
     return {"id": entry["id"], "name": entry["name"], "arguments": arguments}
 
 
-def _raise_for_status(response: httpx.Response, where: str) -> None:
+def raise_for_status(response: httpx.Response, where: str, otherwise: str = "check the server's log") -> None:
+    """An OpenAI-style error answer as one agentkit error (404: model, 401/403: key, else ``otherwise``)."""
     if response.status_code < 400:
         return
     try:
-        detail = response.json()
-        detail = detail.get("error", detail)
+        detail: Any = response.json()
+        detail = detail.get("error", detail) if isinstance(detail, dict) else detail
         if isinstance(detail, dict):
             detail = detail.get("message", detail)
     except ValueError:
@@ -169,4 +170,7 @@ def _raise_for_status(response: httpx.Response, where: str) -> None:
         raise ModelNotFoundError(f"{where} answered 404: {detail}", "check the model name after '#' and the /v1 path")
     if response.status_code in (401, 403):
         raise BackendUnavailableError(f"{where} refused the request ({response.status_code}): {detail}", "set OPENAI_API_KEY to a valid key")
-    raise BackendUnavailableError(f"{where} answered HTTP {response.status_code}: {detail}", "check the server's log")
+    raise BackendUnavailableError(f"{where} answered HTTP {response.status_code}: {detail}", otherwise)
+
+
+_raise_for_status = raise_for_status

@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError, ModelNotFoundError
+from agentkit.errors import BackendUnavailableError, ConfigError, LLMTimeoutError
 from agentkit.llm import Completion, GenerationParams, Usage
+from agentkit.llm.openai_compat import raise_for_status
 from agentkit.llm.reasoning import split_reasoning
 from agentkit.spec import Spec
 from agentkit.vision.base import VisionModel
@@ -109,17 +110,4 @@ def _completion(data: Any, where: str) -> Completion:
 
 
 def _raise_for_status(response: httpx.Response, where: str) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        detail: Any = response.json()
-        detail = detail.get("error", detail) if isinstance(detail, dict) else detail
-        if isinstance(detail, dict):
-            detail = detail.get("message", detail)
-    except ValueError:
-        detail = response.text[:200]
-    if response.status_code == 404:
-        raise ModelNotFoundError(f"the vision server at {where} answered 404: {detail}", "check the model name after '#' and the /v1 path")
-    if response.status_code in (401, 403):
-        raise BackendUnavailableError(f"the vision server at {where} refused the request ({response.status_code}): {detail}", "set OPENAI_API_KEY")
-    raise BackendUnavailableError(f"the vision server at {where} answered HTTP {response.status_code}: {detail}", "check that the model can see images")
+    raise_for_status(response, f"the vision server at {where}", "check that the model can see images")
