@@ -35,6 +35,9 @@ class LoraSettings:
     seed: int = 0
     val_every: int = 10
     early_stop: int = 0
+    #: TRL turns it on by default to save memory; for the small models agentkit trains on CPU memory is not the limit,
+    #: and recomputing every layer's activations in the backward pass costs about a third more time
+    gradient_checkpointing: bool = False
 
 
 @dataclass
@@ -114,7 +117,7 @@ def _trainer(sft: Any, base_dir: Path, out: Path, s: LoraSettings, progress: Cal
         save_total_limit=2, eval_strategy="steps" if has_valid else "no", eval_steps=s.val_every if has_valid else None,
         load_best_model_at_end=has_valid, metric_for_best_model="eval_loss" if has_valid else None, greater_is_better=False if has_valid else None,
         use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False, disable_tqdm=True, completion_only_loss=True,
-        dataloader_num_workers=0, log_level="error",
+        dataloader_num_workers=0, log_level="error", gradient_checkpointing=s.gradient_checkpointing,
     )
     peft_config = LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.target_modules), task_type="CAUSAL_LM")
     callbacks: list[Any] = []
