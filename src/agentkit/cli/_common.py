@@ -332,6 +332,39 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> Any:
             tmp.unlink()
 
 
+def local_kb(kb: str) -> str:
+    """``kb`` when, as a local knowledge base to build, its path is not an existing file (checked before any
+    document is read or any model loads)."""
+    path = local_kb_path(kb)
+    if path is not None:
+        output_dir(path, "--kb")
+    return kb
+
+
+def local_kb_path(kb: str) -> Path | None:
+    """The directory of a local knowledge base spec (``DIR`` or ``chroma://DIR``); None for servers."""
+    if "://" in kb and not kb.startswith("chroma://"):
+        return None
+    from agentkit.spec import parse_spec
+
+    return Path(parse_spec(kb).target if kb.startswith("chroma://") else kb)
+
+
+@contextlib.contextmanager
+def undone_on_error(path: Path | None) -> Iterator[None]:
+    """Remove ``path`` if it did not exist before and a user error ends the block: a refused command leaves nothing
+    behind (opening a knowledge base creates its directory even when nothing is then stored in it)."""
+    fresh = path is not None and not os.path.lexists(path)
+    try:
+        yield
+    except AgentkitError:
+        if fresh and path is not None and path.is_dir():
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def existing_kb(kb: str | None) -> str | None:
     """``kb`` when it names a knowledge base that exists (servers are checked when reached); only ``ingest``
     creates one, so a mistyped path is an error here rather than a new, empty knowledge base."""

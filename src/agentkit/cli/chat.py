@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from agentkit.cli._common import DEFAULT_MAX_TOKENS, _print_json, app, at_least_one, err, out, positive, printable, report, user_errors
+from agentkit.cli._common import DEFAULT_MAX_TOKENS, _print_json, app, at_least_one, err, out, output_file, positive, printable, report, user_errors
 from agentkit.errors import AgentkitError, ConfigError, InputError
 
 IMAGE_COMMAND = "/image"
@@ -42,7 +42,7 @@ def chat(
 
     if as_json and not list_sessions:
         raise ConfigError("--json applies to --list only", "add --list, or leave out --json (replies are plain text)")
-    store = SessionStore(store_path)
+    store = SessionStore(output_file(store_path, "--store") if store_path else None)
     if list_sessions:
         sessions = store.list()
         if as_json:
@@ -55,7 +55,9 @@ def chat(
     engine = ChatEngine(llm, pro_llm, language, effort, max_tokens, store, describer=describer)
     session = store.load(session_id) if session_id else ChatSession(system=system)
     interactive = sys.stdin.isatty()
-    err.print(f"[dim]session {session.id} — type exit to end; /image PATH attaches an image[/]", highlight=False)
+    banner = [f"[dim]session {session.id} — type exit to end; /image PATH attaches an image[/]"]
+    if interactive:
+        err.print(banner.pop(), highlight=False)
     pending = [_attach(engine, path, why_not) for path in images or []]  # a bad --image fails now, in one line
     lines = _piped_lines()
     while True:
@@ -71,6 +73,8 @@ def chat(
         text = line.strip()
         if text.lower() in ("exit", "quit", ":q"):
             break
+        if banner:  # piped: after the first line is read, so input that cannot be read is the one line on stderr
+            err.print(banner.pop(), highlight=False)
         try:
             if text == IMAGE_COMMAND or text.startswith(IMAGE_COMMAND + " "):
                 path, text = split_image_command(text)

@@ -19,11 +19,13 @@ from agentkit.cli._common import (
     fraction,
     fraction_below_one,
     input_file,
+    local_kb_path,
     note,
     out,
     output_dir,
     output_file,
     sub_app,
+    undone_on_error,
     user_errors,
     write_atomically,
 )
@@ -57,8 +59,6 @@ def distill(
     from agentkit.distill import DistillConfig, DistillJob, parse_split
     from agentkit.errors import InputError
     from agentkit.llm import load_llm
-    from agentkit.retrievers import KnowledgeBase
-    from agentkit.retrievers.open import open_knowledge_base
 
     if not kb and not paths:
         raise InputError("nothing to distill", "pass document paths or --kb DIR")
@@ -72,17 +72,8 @@ def distill(
         existing_kb(kb)
     teacher, judge = load_llm(llm), load_llm(judge_llm) if judge_llm else None  # cheap: a bad spec or file fails here, weights load later
     # --kb opens like every other command's (ragflow:// included); without it the KB lives in OUT/kb
-    knowledge = open_knowledge_base(kb) if kb else KnowledgeBase(out_dir / "kb")
-    skipped = knowledge.ingest(paths).skipped if paths else []
-    if knowledge.count() == 0:
-        from agentkit.cli.kb import unread_files
-        from agentkit.errors import KnowledgeBaseError
-
-        unread = unread_files([str(p) for p in paths or []], [], [])
-        why = f"no readable documents in {', '.join(map(str, paths))}" if paths else f"the knowledge base {kb} is empty"
-        reasons = [f"{p}: {r}" for p, r in skipped] + ([unread] if unread else [])
-        raise KnowledgeBaseError(f"nothing to distill: {why}" + (f" (skipped: {'; '.join(reasons)})" if reasons else ""),
-                                 "pass readable, non-empty documents, or a --kb built with agentkit ingest")
+    with undone_on_error(out_dir), undone_on_error(local_kb_path(kb) if kb else None):
+        knowledge = _knowledge(kb, out_dir, paths or [])
     bar, update = _progress("distilling")
     with bar:
         report = DistillJob(knowledge, out_dir, teacher, config, judge, lambda label, done, total: update(done, total)).run()
@@ -96,6 +87,26 @@ def distill(
     out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
               + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
     out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+
+
+def _knowledge(kb: str | None, out_dir: Path, paths: list[Path]) -> Any:
+    """The knowledge base to distill from (--kb, or OUT/kb), with ``paths`` ingested; one that ends up empty is an
+    error naming every skipped file and why."""
+    from agentkit.errors import KnowledgeBaseError
+    from agentkit.retrievers import KnowledgeBase
+    from agentkit.retrievers.open import open_knowledge_base
+
+    knowledge = open_knowledge_base(kb) if kb else KnowledgeBase(out_dir / "kb")
+    ingested = knowledge.ingest(paths) if paths else None
+    if (ingested is not None and ingested.documents) or knowledge.count():
+        return knowledge
+    from agentkit.cli.kb import unread_files
+
+    unread = unread_files([str(p) for p in paths], [], [])
+    why = f"no readable documents in {', '.join(map(str, paths))}" if paths else f"the knowledge base {kb} is empty"
+    reasons = [f"{p}: {r}" for p, r in (ingested.skipped if ingested else [])] + ([unread] if unread else [])
+    raise KnowledgeBaseError(f"nothing to distill: {why}" + (f" (skipped: {'; '.join(reasons)})" if reasons else ""),
+                             "pass readable, non-empty documents, or a --kb built with agentkit ingest")
 
 
 dataset_app = sub_app("Tools for QA datasets in JSONL (alpaca, sharegpt, messages, prompt/completion).")

@@ -18,12 +18,15 @@ from agentkit.cli._common import (
     either,
     existing_kb,
     finite,
+    local_kb,
+    local_kb_path,
     non_negative,
     note,
     out,
     printable,
     refuse_for_ragflow,
     renamed,
+    undone_on_error,
     user_errors,
 )
 
@@ -56,6 +59,7 @@ def ingest(
     # RAGFlow parses and chunks on its side (its chunk_method / parser_config live in the ragflow:// spec).
     refuse_for_ragflow(ctx, kb, {"splitter": "--splitter", "chunk_size": "--chunk-size", "chunk_overlap": "--chunk-overlap", "size_unit": "--size-unit",
                                  "tokenizer": "--tokenizer", "embedder": "--embedder", "tag": "--tag", "text_column": "--text-column"})
+    local_kb(kb)
     if is_ragflow(kb):
         base = open_knowledge_base(kb)
     else:
@@ -66,21 +70,11 @@ def ingest(
 
             get_tokenizer(tokenizer)
         base = open_knowledge_base(kb, embedder=embedder, splitter=split)
-    bar, update = _progress("parsing" if is_ragflow(kb) else "embedding")
-    with bar:
-        report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
-    unread = unread_files(paths, include, exclude)
-    if not report.documents:
-        from agentkit.errors import InputError
-
-        removed = f" ({report.chunks_removed} chunks removed)" if report.chunks_removed else ""
-        skipped = [f"{path}: {reason}" for path, reason in report.skipped] + ([unread] if unread else [])
-        if skipped:
-            raise InputError(f"nothing ingested{removed}, every file was skipped: {'; '.join(skipped)}",
-                             "give readable, non-empty documents" + ("; --include GLOB reads other files as text" if unread else ""))
-        raise InputError(f"nothing ingested{removed}: no documents in {', '.join(paths)}", "check the paths and --include/--exclude globs")
+    with undone_on_error(local_kb_path(kb)):
+        report = _ingested(base, kb, paths, include, exclude, tag, prune, text_column, as_json)
     for path, reason in report.skipped:
         note(f"skipped {path}: {reason}")
+    unread = unread_files(paths, include, exclude)
     if unread:
         note(f"skipped {unread} (--include GLOB reads them as text)")
     if as_json:
@@ -133,6 +127,26 @@ def query(
         shown = os.path.relpath(r.source) if r.source.startswith("/") else r.source
         table.add_row(str(i), f"{r.score:.4f}", printable(shown), f"{r.start}-{r.end}", printable(r.text[:160].replace("\n", " ")))
     out.print(table)
+
+
+def _ingested(base: Any, kb: str, paths: list[str], include: list[str], exclude: list[str], tag: list[str], prune: bool, text_column: str, as_json: bool) -> Any:
+    """The ingest report; nothing ingested at all is an error naming every skipped file and why."""
+    from agentkit.retrievers.open import is_ragflow
+
+    bar, update = _progress("parsing" if is_ragflow(kb) else "embedding")
+    with bar:
+        report = base.ingest(paths, include, exclude, tag, prune, text_column, progress=None if as_json else update)
+    if not report.documents:
+        from agentkit.errors import InputError
+
+        unread = unread_files(paths, include, exclude)
+        removed = f" ({report.chunks_removed} chunks removed)" if report.chunks_removed else ""
+        skipped = [f"{path}: {reason}" for path, reason in report.skipped] + ([unread] if unread else [])
+        if skipped:
+            raise InputError(f"nothing ingested{removed}, every file was skipped: {'; '.join(skipped)}",
+                             "give readable, non-empty documents" + ("; --include GLOB reads other files as text" if unread else ""))
+        raise InputError(f"nothing ingested{removed}: no documents in {', '.join(paths)}", "check the paths and --include/--exclude globs")
+    return report
 
 
 def unread_files(paths: list[str], include: list[str], exclude: list[str]) -> str:

@@ -21,6 +21,7 @@ from agentkit.cli._common import (
     at_least_one,
     err,
     existing_kb,
+    local_kb,
     out,
     positive,
     printable,
@@ -190,12 +191,13 @@ def demo(
     asked = [q.strip() for q in _utf8_text(questions, "--questions").splitlines() if q.strip()]
     if not asked:
         raise InputError(f"{questions} holds no questions", "write one question per line")
+    model = load_llm(llm)  # cheap: a bad spec or model file fails before anything is built
+    local_kb(kb)
     # RAGFlow chunks and ranks on its side; everywhere else the demo's own splitter and hybrid retrieval apply
     base = open_knowledge_base(kb) if is_ragflow(kb) else open_knowledge_base(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
     report = base.ingest([docs], prune=True)
     (err if as_json else out).print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
               f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
-    model = load_llm(llm)
     # Short answers keep the table readable; the tiny default model rambles when given room.
     pipe = pipeline.create("rag", model, retriever=base, k=3).replace_step("answer", Answer(model, params=GenerationParams(max_tokens=80)))
     results = pipe.run_many(asked)

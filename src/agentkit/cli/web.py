@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agentkit.cli._common import JSON_HELP, _print_json, _web_cache, app, at_least_one, out, positive, user_errors
+from agentkit.cli._common import JSON_HELP, _number_check, _print_json, _web_cache, app, at_least_one, out, positive, user_errors
 
 
 @app.command()
@@ -12,7 +12,7 @@ from agentkit.cli._common import JSON_HELP, _print_json, _web_cache, app, at_lea
 def search(
     query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
     backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR, options as name?key=value."),
-    n: int = typer.Option(3, "--n", "-n", callback=at_least_one, help="Results to return (at most 20)."),
+    n: int = typer.Option(3, "--n", "-n", callback=_number_check("1 to 20", lambda v: 1 <= v <= 20, "3"), help="Results to return (1-20)."),
     render: bool = typer.Option(False, "--render", help="Also read each hit in a headless Chromium (JavaScript runs) and show its text."),
     allow_private: bool = typer.Option(False, "--allow-private", help="With --render: allow loopback/private/link-local addresses."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
