@@ -105,7 +105,7 @@ def test_short_options_have_one_meaning() -> None:
 def test_one_meaning_and_one_default_per_option_name() -> None:
     from agentkit.llm import GenerationParams
 
-    assert DEFAULT_MAX_TOKENS == GenerationParams().max_tokens
+    assert GenerationParams().max_tokens == DEFAULT_MAX_TOKENS
     by_name: dict[str, list[tuple[str, Any]]] = {}
     for path, cmd in ALL:
         for p in _options(cmd):

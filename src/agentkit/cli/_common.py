@@ -18,7 +18,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,13 +93,14 @@ class AgentkitGroup(TyperGroup):
     libraries' progress bars when stderr is not a terminal, and prints usage errors (a mistyped option, a value
     of the wrong type, a failed validator) as the same one line as every other user error."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         _show_flags_bare(self)
         with _quiet_library_progress():
             try:
                 check_utf8_arguments(argv)
-                result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+                result = super().main(argv, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
                 code = result if isinstance(result, int) and not isinstance(result, bool) else 0
             except AgentkitError as exc:  # from an option's validator, which runs before the command
                 report(exc.message, exc.hint)
@@ -149,11 +150,11 @@ def _quiet_library_progress() -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
+        for key, before in saved.items():
+            if before is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
+                os.environ[key] = before
 
 
 def _is_terminal(stream: Any) -> bool:
