@@ -126,7 +126,7 @@ bench: install
 
 # The issue's "done when" configuration: recursive 200-token chunks, no overlap, MiniLM, all five corpora.
 bench-chunking: install
-	$(BIN)/agentkit chunking-eval --data ../shared/chunking_eval --splitter recursive --chunk-size 200 --chunk-overlap 0 --size-unit tokens --mode dense,bm25,hybrid
+	$(BIN)/agentkit chunking-eval --data ../shared/chunking_eval --splitter recursive --chunk-size 200 --chunk-overlap 0 --size-unit tokens --mode dense,bm25,hybrid --k 5
 
 bench-hw01: install
 	for p in naive rag rag-agent; do $(BIN)/agentkit hw01 run --questions ../shared/hw01/public.txt --out benchmarks/hw01/runs/$$p --pipeline $$p --source web --search-backend local://benchmarks/hw01/pages || exit 1; done

@@ -27,7 +27,7 @@ def test_ask_json_with_embedded_model():
         (["ask", "   "], "question is empty"),
         (["ask", "hi", "--llm", "openai://127.0.0.1:{port}/v1#m"], "cannot reach"),
         (["ask", "hi", "--llm", "ollama://m?host=http://127.0.0.1:{port}"], "cannot reach Ollama"),
-        (["ask", "hi", "--pipeline", "rag"], "needs a retriever"),
+        (["ask", "hi", "--pipeline", "rag"], "--pipeline rag retrieves context, but there is nothing to retrieve from"),
         (["ask", "hi", "--pipeline", "nope"], "unknown pipeline"),
         (["ask", "word " * 3000, "--llm", "llama-cpp://default?n_ctx=512"], "window"),
     ],

@@ -209,15 +209,17 @@ def test_cli_dataset_tools(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rows = [{"instruction": f"What is the price in {2000 + i}?", "input": "", "output": f"{i} dollars", "meta": {"source": f"s{i % 4}"}} for i in range(8)]
     rows += [{"instruction": "Who wrote Hamlet?", "input": "", "output": "Shakespeare", "meta": {"source": "s9"}}]
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n{bad json\n", encoding="utf-8")
-    proc = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"))
+    strict = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"))  # a bad line stops it, naming the line
+    assert strict.returncode == 2 and "old.jsonl:10" in strict.stderr and "--skip-bad-lines" in strict.stderr and not (tmp_path / "dedup.jsonl").exists()
+    proc = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"), "--skip-bad-lines")
     assert proc.returncode == 0, proc.stderr
     assert "old.jsonl:10: skipped" in proc.stderr
     assert len((tmp_path / "dedup.jsonl").read_text(encoding="utf-8").splitlines()) == 2  # numbers-only variants collapse
-    conv = run_cli("dataset", "convert", str(src), "--to", "sharegpt", "--out", str(tmp_path / "share.jsonl"))
+    conv = run_cli("dataset", "convert", str(src), "--to", "sharegpt", "--out", str(tmp_path / "share.jsonl"), "--skip-bad-lines")
     assert conv.returncode == 0 and json.loads((tmp_path / "share.jsonl").read_text(encoding="utf-8").splitlines()[0])["conversations"][0]["from"] == "human"
-    split = run_cli("dataset", "split", str(src), "--out", str(tmp_path / "split"), "--split", "0.5,0.25,0.25")
+    split = run_cli("dataset", "split", str(src), "--out", str(tmp_path / "split"), "--split", "0.5,0.25,0.25", "--skip-bad-lines")
     assert split.returncode == 0 and {p.name for p in (tmp_path / "split").iterdir()} == {"train.jsonl", "valid.jsonl", "test.jsonl"}
-    stats = run_cli("dataset", "stats", str(src), "--json")
+    stats = run_cli("dataset", "stats", str(src), "--json", "--skip-bad-lines")
     assert stats.returncode == 0 and json.loads(stats.stdout)["duplicates"]["dedup-numbers"] == 7
     bad = run_cli("dataset", "convert", str(src), "--to", "parquet", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown format" in bad.stderr
@@ -290,12 +292,12 @@ def test_cli_dataset_tools_keep_turns_history_and_unknown_keys(tmp_path) -> None
         {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": "{}"}, {"from": "observation", "value": "sun"}, {"from": "gpt", "value": "Sunny."}]},
     ]
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    dedup = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"))
+    dedup = run_cli("dataset", "dedup", str(src), "--out", str(tmp_path / "dedup.jsonl"), "--skip-bad-lines")
     assert dedup.returncode == 0, dedup.stderr
     assert [json.loads(l) for l in (tmp_path / "dedup.jsonl").read_text(encoding="utf-8").splitlines()] == rows[:3]  # verbatim
     assert "chat.jsonl:4: skipped (turns must alternate user/assistant" in " ".join(dedup.stderr.split())  # the tool turn is reported
 
-    to_alpaca = run_cli("dataset", "convert", str(src), "--to", "alpaca", "--out", str(tmp_path / "a.jsonl"))
+    to_alpaca = run_cli("dataset", "convert", str(src), "--to", "alpaca", "--out", str(tmp_path / "a.jsonl"), "--skip-bad-lines")
     assert to_alpaca.returncode == 0, to_alpaca.stderr
     alpaca = [json.loads(l) for l in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()]
     assert alpaca[0] == {"instruction": "How many moons?", "input": "", "output": "Seven.", "system": "Be brief.", "history": [["What is Zorg?", "A planet."]],
@@ -306,7 +308,7 @@ def test_cli_dataset_tools_keep_turns_history_and_unknown_keys(tmp_path) -> None
     share = [json.loads(l) for l in (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()]
     assert share[0]["conversations"] == rows[0]["conversations"] and share[0]["system"] == "Be brief." and share[0]["id"] == "c1"
 
-    split = run_cli("dataset", "split", str(src), "--out", str(tmp_path / "split"), "--split", "1,0,0")
+    split = run_cli("dataset", "split", str(src), "--out", str(tmp_path / "split"), "--split", "1,0,0", "--skip-bad-lines")
     assert split.returncode == 0, split.stderr
     assert [p.name for p in (tmp_path / "split").iterdir()] == ["train.jsonl"] and "split 'valid' is empty" in split.stderr
     written = [json.loads(l) for l in (tmp_path / "split" / "train.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -202,7 +202,7 @@ def test_cli_llm_mode_without_judge_is_one_line(tmp_path) -> None:  # type: igno
     run.mkdir()
     (run / "answers.txt").write_bytes(answers.read_bytes())
     for args in (["score", "--answers", str(answers)], ["compare", str(run), "--chart", str(tmp_path / "c.png")]):
-        proc = run_cli("hw01", *args, "--gold", str(PUBLIC), "--mode", "llm")
+        proc = run_cli("hw01", *args, "--gold", str(PUBLIC), "--scoring", "llm")
         assert proc.returncode == 2, proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "--judge-llm" in lines[0] and "Traceback" not in proc.stderr
@@ -290,7 +290,7 @@ def test_cli_run_score_compare(tmp_path) -> None:  # type: ignore[no-untyped-def
         runs.append(str(out))
     trace = json.loads((tmp_path / "rag-agent" / "trace.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert [s["name"] for s in trace["trace"]] == ["extract_question", "extract_keywords", "retrieve", "answer"]
-    scored = run_cli("hw01", "score", "--answers", runs[1], "--gold", str(gold), "--mode", "lenient", "--json")
+    scored = run_cli("hw01", "score", "--answers", runs[1], "--gold", str(gold), "--scoring", "lenient", "--json")
     assert scored.returncode == 0, scored.stderr
     data = json.loads(scored.stdout)
     assert data["total"] == 4 and 0 <= data["correct"] <= 4 and len(data["per_question"]) == 4

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
@@ -72,7 +72,7 @@ def text_of(result) -> str:  # type: ignore[no-untyped-def]
 def test_stdio_server_tools_resources_prompts_and_bad_arguments(kb_dir: Path, docs: Path, web_site) -> None:  # type: ignore[no-untyped-def]
     saturn = str(docs / "saturn.md")
     with OllamaDouble("Saturn has 274 known moons.") as ollama:
-        params = stdio_cli("--kb", f"docs=chroma://{kb_dir}?mode=bm25", "--llm", f"ollama://tiny?host={ollama.url}", "--search", f"local://{docs}",
+        params = stdio_cli("--kb", f"docs=chroma://{kb_dir}?mode=bm25", "--llm", f"ollama://tiny?host={ollama.url}", "--search-backend", f"local://{docs}",
                            "--allow-private")
 
         async def session() -> None:

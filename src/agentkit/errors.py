@@ -53,6 +53,11 @@ class FetchError(AgentkitError):
     """A page that could not be fetched: refused by the URL guard, timed out, too many redirects, not text."""
 
 
+class PrivateAddressError(FetchError):
+    """A URL refused because it leads to a loopback, private, link-local or metadata address (``allow_private``
+    lifts the guard)."""
+
+
 class MissingExtraError(AgentkitError):
     """A feature whose optional dependencies are not installed; the hint names the pip extra."""
 

@@ -40,6 +40,10 @@ class TiktokenTokenizer:
         return list(offsets)
 
 
+#: files one of which a Hugging Face tokenizer directory holds (fast tokenizer, SentencePiece model, BPE vocabulary)
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
 class HFTokenizer:
     """A fast Hugging Face tokenizer loaded from a local directory (no download)."""
 
@@ -47,7 +51,11 @@ class HFTokenizer:
         from transformers import AutoTokenizer
 
         self.name = name or f"hf:{path}"
-        self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        try:
+            self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:  # transformers explains a missing tokenizer in a page of text
+            raise ConfigError(f"cannot load a tokenizer from {path}: {str(exc).strip().splitlines()[0][:160]}",
+                              f"give a directory with {' or '.join(HF_TOKENIZER_FILES)} (tokenizer.save_pretrained(DIR))") from None
         self._tok.model_max_length = 10**9  # we count long texts; never truncate or warn
 
     def count(self, text: str) -> int:
@@ -75,6 +83,8 @@ def hf_from_spec(spec: Spec, options: None) -> HFTokenizer:
     path = Path(spec.target)
     if not path.is_dir():
         raise ConfigError(f"tokenizer directory not found: {path}", "give hf:///path/to/a/local/tokenizer")
+    if not any((path / name).is_file() for name in HF_TOKENIZER_FILES):
+        raise ConfigError(f"{path} holds no tokenizer (none of {', '.join(HF_TOKENIZER_FILES)})", "give the directory a tokenizer was saved to (tokenizer.save_pretrained(DIR))")
     return HFTokenizer(path, f"hf:{path}")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from agentkit.cli._common import _print_json, app, out, user_errors
+from agentkit.cli._common import JSON_HELP, _print_json, app, out, sub_app, user_errors
 
-cache_app = typer.Typer(no_args_is_help=True, help="The on-disk caches ($AGENTKIT_CACHE_DIR or ~/.cache/agentkit): embeddings, web, judge, bm25.")
+cache_app = sub_app("The on-disk caches ($AGENTKIT_CACHE_DIR or ~/.cache/agentkit): embeddings, web, judge, bm25.")
 app.add_typer(cache_app, name="cache")
 
 
@@ -16,7 +16,7 @@ def _size(n: int) -> str:
 
 @cache_app.command("info")
 @user_errors
-def cache_info(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def cache_info(as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP)) -> None:
     """Where each cache lives, its size on disk, its cap and how many entries it holds."""
     from agentkit.cache_dir import cache_info as info
     from agentkit.cache_dir import default_cache_dir
@@ -41,6 +41,7 @@ def cache_clear(
     judge: bool = typer.Option(False, "--judge", help="Cached LLM-judge verdicts (hw01 score/compare)."),
     bm25: bool = typer.Option(False, "--bm25", help="BM25 indexes of Chroma-server knowledge bases."),
     all_: bool = typer.Option(False, "--all", help="Every cache."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
     """Delete caches; they are rebuilt on demand. Local knowledge bases keep their own BM25 index."""
     from agentkit.cache_dir import CACHES, clear_caches
@@ -50,4 +51,7 @@ def cache_clear(
     if not chosen:
         raise ConfigError("no cache named", f"pass --all or any of: {', '.join('--' + n for n in CACHES)}")
     removed = clear_caches(chosen)
+    if as_json:
+        _print_json({"cleared": chosen, "removed": [str(p) for p in removed]})
+        return
     out.print(f"cleared {', '.join(chosen)} ({len(removed)} files or folders removed)", highlight=False)

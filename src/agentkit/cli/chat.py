@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
-from agentkit.cli._common import app, err, out, user_errors
+from agentkit.cli._common import DEFAULT_MAX_TOKENS, _print_json, app, at_least_one, err, out, output_file, positive, printable, report, user_errors
 from agentkit.errors import AgentkitError, ConfigError, InputError
 
 IMAGE_COMMAND = "/image"
@@ -18,21 +17,22 @@ IMAGE_COMMAND = "/image"
 @app.command()
 @user_errors
 def chat(
-    llm: str = typer.Option(None, "--llm", help="Standard model spec (default: $AGENTKIT_LLM or the embedded model)."),
+    llm: str = typer.Option(None, "--llm", "-m", help="Standard model spec (default: $AGENTKIT_LLM or the embedded model)."),
     pro_llm: str = typer.Option(None, "--pro-llm", help="A 'pro' model for complex messages; greetings stay on --llm."),
     session_id: str = typer.Option(None, "--session", help="Resume this session id."),
     list_sessions: bool = typer.Option(False, "--list", help="List stored sessions and exit."),
+    as_json: bool = typer.Option(False, "--json", "-j", help="With --list: print one JSON object on stdout."),
     system: str = typer.Option("You are a helpful assistant.", "--system", help="System message of a new session."),
     language: str = typer.Option(None, "--language", help="zh-TW | zh-CN: enforce the script (guardrail)."),
     effort: str = typer.Option(None, "--effort", help="low | medium | high reasoning effort."),
-    max_tokens: int = typer.Option(256, "--max-tokens"),
+    max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", callback=at_least_one, help="Longest reply, in tokens."),
     store_path: Path = typer.Option(None, "--store", help="Session database (default ~/.cache/agentkit/chat.sqlite)."),
     images: list[Path] = typer.Option(None, "--image", help="An image for the first message (repeatable); later ones: /image PATH [message]."),
     vision_llm: str = typer.Option(None, "--vision-llm", help="Vision model: openai://HOST:PORT/v1#MODEL or ollama://MODEL "
                                    "(default: --pro-llm, else --llm, when it is one of those)."),
-    vision_timeout: float = typer.Option(60.0, "--vision-timeout", help="Seconds the vision model may take per image; then the chat goes on with a note."),
+    vision_timeout: float = typer.Option(60.0, "--vision-timeout", callback=positive, help="Seconds the vision model may take per image; then the chat goes on with a note."),
     vision_prompt: str = typer.Option(None, "--vision-prompt", help="What to ask the vision model about each image (default: a factual description)."),
-    image_max_side: int = typer.Option(1536, "--image-max-side", help="Downscale images whose longer side is larger (pixels)."),
+    image_max_side: int = typer.Option(1536, "--image-max-side", callback=at_least_one, help="Downscale images whose longer side is larger (pixels)."),
 ) -> None:
     """Chat in the terminal with streaming; `exit` ends. Piped stdin: one message per line.
 
@@ -40,27 +40,41 @@ def chat(
     with spaces). The vision model's description enters the conversation as a system message."""
     from agentkit.chat import ChatEngine, ChatSession, SessionStore
 
-    store = SessionStore(store_path)
+    if as_json and not list_sessions:
+        raise ConfigError("--json applies to --list only", "add --list, or leave out --json (replies are plain text)")
+    store = SessionStore(output_file(store_path, "--store") if store_path else None)
     if list_sessions:
-        for sid, _, count in store.list():
+        sessions = store.list()
+        if as_json:
+            _print_json({"sessions": [{"id": sid, "updated": updated, "messages": count} for sid, updated, count in sessions]})
+            return
+        for sid, _, count in sessions:
             out.print(f"{sid}  {count} messages", highlight=False)
         return
     describer, why_not = _describer(vision_llm, pro_llm or llm, language, vision_timeout, vision_prompt, image_max_side, bool(images or vision_llm))
     engine = ChatEngine(llm, pro_llm, language, effort, max_tokens, store, describer=describer)
     session = store.load(session_id) if session_id else ChatSession(system=system)
     interactive = sys.stdin.isatty()
-    err.print(f"[dim]session {session.id} — type exit to end; /image PATH attaches an image[/]", highlight=False)
+    banner = [f"[dim]session {session.id} — type exit to end; /image PATH attaches an image[/]"]
+    if interactive:
+        err.print(banner.pop(), highlight=False)
     pending = [_attach(engine, path, why_not) for path in images or []]  # a bad --image fails now, in one line
+    lines = _piped_lines()
     while True:
         try:
-            line = input("you> ") if interactive else sys.stdin.readline()
+            line = input("you> ") if interactive else next(lines, None)
         except EOFError:
             break
-        if not interactive and line == "":
+        except UnicodeDecodeError as exc:  # typed in a terminal whose encoding is not UTF-8
+            report(f"that line is not valid UTF-8 (byte {exc.start})", "set a UTF-8 locale in the terminal")
+            continue
+        if line is None:
             break
         text = line.strip()
         if text.lower() in ("exit", "quit", ":q"):
             break
+        if banner:  # piped: after the first line is read, so input that cannot be read is the one line on stderr
+            err.print(banner.pop(), highlight=False)
         try:
             if text == IMAGE_COMMAND or text.startswith(IMAGE_COMMAND + " "):
                 path, text = split_image_command(text)
@@ -74,9 +88,20 @@ def chat(
         except AgentkitError as exc:
             if not interactive:  # a script learns of it from the exit status
                 raise
-            err.print(f"[bold red]error:[/] {escape(exc.message)}" + (f" [dim]({escape(exc.hint)})[/]" if exc.hint else ""), highlight=False, soft_wrap=True)
+            report(exc.message, exc.hint)
     if pending:
         err.print(f"[yellow]not sent: {', '.join(p.info.name for p in pending)} (no message followed)[/]", highlight=False)
+
+
+def _piped_lines() -> Any:
+    """Messages from piped stdin, one per line, read as UTF-8 bytes: a line that is not UTF-8 stops the chat with its
+    line number, before it reaches the model (a surrogate-escaped line would fail later, mid-reply)."""
+    for number, raw in enumerate(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else (), 1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"line {number} of the input is not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+                             "send UTF-8 text (e.g. convert it with iconv -t UTF-8)") from None
 
 
 def _describer(vision_llm: str | None, chat_llm: str | None, language: str | None, timeout: float, prompt: str | None, max_side: int,
@@ -112,7 +137,7 @@ def _turn(engine: Any, session: Any, text: str, images: list[Any], interactive: 
 
     if not interactive:  # scripts get the final reply only, after the guardrails
         result = engine.respond(session, text, images, on_image=shown)
-        sys.stdout.write(result.text + "\n")
+        sys.stdout.write(printable(result.text) + "\n")
         sys.stdout.flush()
         return
     started = [False]

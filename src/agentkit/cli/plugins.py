@@ -5,14 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from agentkit.cli._common import _print_json, app, out, user_errors
+from agentkit.cli._common import JSON_HELP, _print_json, app, out, user_errors
 
 
 @app.command("plugins")
 @user_errors
 def plugins(
     kind: str = typer.Option(None, "--kind", help="Only this kind (llm, embedder, knowledge_base, search, ...)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
     """List installed plugins: built-ins and those of other packages (entry point group agentkit.plugins)."""
     from agentkit.plugins import KINDS, registry

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _replayed, _web_cache, app, err, out, refuse_for_ragflow, user_errors
+from agentkit.cli._common import (
+    DEFAULT_K,
+    DEFAULT_MAX_TOKENS,
+    DEMO_KB,
+    JSON_HELP,
+    _print_json,
+    _replayed,
+    _web_cache,
+    app,
+    at_least_one,
+    err,
+    existing_kb,
+    local_kb,
+    out,
+    positive,
+    printable,
+    refuse_for_ragflow,
+    temperature_range,
+    user_errors,
+)
+from agentkit.llm.base import LLM
 
 
 @app.command()
@@ -22,29 +39,31 @@ def ask(
     question: str = typer.Argument(..., help="The question to answer."),
     pipeline_name: str = typer.Option(None, "--pipeline", "-p", help="naive | rag | rag-agent (default: rag with --kb, else naive)."),
     pipeline_file: Path = typer.Option(None, "--pipeline-file", help="Use a saved pipeline: a Pipeline.save() file or a run's run.json."),
-    llm: str = typer.Option(None, "--llm", help="LLM spec, e.g. llama-cpp://default, ollama://llama3.2:3b (default: $AGENTKIT_LLM)."),
-    kb: str = typer.Option(None, "--kb", help="Knowledge base: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
-    k: int = typer.Option(4, "--k", help="Chunks to retrieve."),
-    mode: str = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
-    source: str = typer.Option(None, "--source", help="kb | web | both (default: kb with --kb, else none)."),
+    llm: str = typer.Option(None, "--llm", "-m", help="LLM spec, e.g. llama-cpp://default, ollama://llama3.2:3b (default: $AGENTKIT_LLM or the embedded model)."),
+    kb: str = typer.Option(None, "--kb", help="Knowledge base built by agentkit ingest: a directory, chroma+http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
+    k: int = typer.Option(DEFAULT_K, "--k", "-k", callback=at_least_one, help="Chunks to retrieve."),
+    mode: str = typer.Option(None, "--mode", help="Retrieval mode: dense | bm25 | hybrid (default: hybrid; Chroma knowledge bases only)."),
+    source: str = typer.Option(None, "--source", help="Where context comes from: kb | web | both (default: kb with --kb, else none)."),
     search_backend: str = typer.Option(None, "--search-backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR (default: $AGENTKIT_SEARCH or google)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let the web source fetch loopback/private addresses."),
     render: bool = typer.Option(False, "--render", help="Read web pages in a headless Chromium so text built by JavaScript counts (needs Chromium)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
     refresh: bool = typer.Option(False, "--refresh", help="Search and fetch anew, then update the cache."),
     language: str = typer.Option(None, "--language", help="Answer language rule, e.g. zh-TW, en."),
-    max_tokens: int = typer.Option(192, "--max-tokens"),
-    temperature: float = typer.Option(0.0, "--temperature"),
-    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per model call."),
+    max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", callback=at_least_one, help="Longest answer, in tokens."),
+    temperature: float = typer.Option(0.0, "--temperature", callback=temperature_range, help="Sampling temperature (0: always the likeliest token)."),
+    timeout: float = typer.Option(120.0, "--timeout", callback=positive, help="Seconds per model call."),
     images: list[Path] = typer.Option(None, "--image", help="An image to describe and bring into the answer (repeatable)."),
     vision_llm: str = typer.Option(None, "--vision-llm", help="Vision model: openai://HOST:PORT/v1#MODEL or ollama://MODEL "
                                    "(default: --llm when it is one of those)."),
-    vision_timeout: float = typer.Option(60.0, "--vision-timeout", help="Seconds the vision model may take per image; then the answer goes on with a note."),
+    vision_timeout: float = typer.Option(60.0, "--vision-timeout", callback=positive, help="Seconds the vision model may take per image; then the answer goes on with a note."),
     vision_prompt: str = typer.Option(None, "--vision-prompt", help="What to ask the vision model about each image (default: a factual description)."),
-    image_max_side: int = typer.Option(1536, "--image-max-side", help="Downscale images whose longer side is larger (pixels)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    image_max_side: int = typer.Option(1536, "--image-max-side", callback=at_least_one, help="Downscale images whose longer side is larger (pixels)."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
-    """Answer one question with a pipeline; with --image, a vision model describes the image for the answer."""
+    """Answer one question with a pipeline; with --image, a vision model describes the image for the answer.
+
+    On a terminal the answer streams as it is generated; otherwise stdout gets the finished answer (or with --json the one JSON object) and a progress line goes to stderr when that is a terminal."""
     from agentkit.pipeline.builtin import build
     from agentkit.vision import load_vision
 
@@ -53,31 +72,107 @@ def ask(
                          vision_llm=vision_llm, vision_prompt=vision_prompt)
     else:
         refuse_for_ragflow(ctx, kb, {"mode": "--mode"})
+        _check_retrieval(pipeline_name, source, kb)
         vision = load_vision(vision_llm, llm) if images or vision_llm else None
         pipe = build(pipeline_name, llm, source=source, kb=kb, kb_mode=mode, search=search_backend, k=k, language=language, max_tokens=max_tokens,
                      temperature=temperature, timeout=timeout, web_cache=_web_cache(no_cache, refresh), allow_private=allow_private,
                      render=render, vision=vision, vision_timeout=vision_timeout, vision_prompt=vision_prompt, image_max_side=image_max_side)
-    result = pipe.run(question, images or ())
+    result, streamed = _run_shown(pipe, question, images or (), stream=not as_json and out.is_terminal)
     if as_json:
         _print_json(result.to_dict())
         return
-    out.print(f"[bold]{result.answer}[/]")
+    if streamed is None or streamed.strip() != result.answer.strip():  # not streamed, or changed after (reasoning cut, image note)
+        out.print(f"[bold]{escape(result.answer)}[/]")
     for step in result.trace:
         for d in step.output.get("descriptions", []):
             verdict = f"described in {d['seconds']:.1f}s" if not d["error"] else "could not analyze it"
             out.print(f"  [dim]image:[/] {escape(d['image']['name'])} {d['image']['width']}×{d['image']['height']} — {escape(d['model'])} {verdict}", highlight=False)
     for s in result.sources:
-        out.print(f"  [dim]source:[/] {s.source} [{s.start}:{s.end}] score={s.score:.3f}", highlight=False)
+        out.print(f"  [dim]source:[/] {escape(s.source)} [{s.start}:{s.end}] score={s.score:.3f}", highlight=False)
     out.print(f"[dim]{'  '.join(f'{k}={v:.2f}s' for k, v in result.timings.items())}[/]")
+
+
+def _check_retrieval(pipeline_name: str | None, source: str | None, kb: str | None) -> None:
+    """What ``build`` would refuse in Python terms, said in the CLI's: a retrieving pipeline needs --kb or --source
+    web; a --kb that was never built is an error, not a new empty knowledge base."""
+    from agentkit.errors import ConfigError
+
+    chosen = source or ("kb" if kb else None)
+    if pipeline_name in ("rag", "rag-agent") and chosen is None:
+        raise ConfigError(f"--pipeline {pipeline_name} retrieves context, but there is nothing to retrieve from",
+                          "add --kb DIR (built with agentkit ingest) or --source web, or use --pipeline naive")
+    if kb and chosen in ("kb", "both"):
+        existing_kb(kb)
+
+
+def _run_shown(pipe: Any, question: str, images: Any, stream: bool) -> tuple[Any, str | None]:
+    """Run ``pipe``; with ``stream`` the answer's tokens go to stdout as they come (returned too, to compare with
+    the final answer). Otherwise a progress line on stderr counts the answer's tokens, and only when stderr is a
+    terminal: stdout is left to the result alone."""
+    pieces: list[str] = []
+    if stream:
+        def show(piece: str) -> None:
+            pieces.append(piece)
+            sys.stdout.write(printable(piece))
+            sys.stdout.flush()
+
+        result = _streaming_answer(pipe, show).run(question, images)
+        if pieces:
+            sys.stdout.write("\n")
+        return result, "".join(pieces)
+    if not err.is_terminal:
+        return pipe.run(question, images), None
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("working")
+
+        def count(piece: str) -> None:
+            pieces.append(piece)
+            bar.update(task, description=f"answering: {len(pieces)} tokens")
+
+        return _streaming_answer(pipe, count).run(question, images), None
+
+
+def _streaming_answer(pipe: Any, on_token: Any) -> Any:
+    """``pipe`` with its answer step's model reporting each generated piece to ``on_token`` (other steps, such as
+    rag-agent's keyword extraction, stay silent). A pipeline without an ``answer`` step is returned as it is."""
+    from agentkit.pipeline import Answer
+
+    if "answer" not in pipe.step_names:
+        return pipe
+    answer = pipe.steps[pipe.step_names.index("answer")]
+    agent = answer.agent
+    return pipe.replace_step("answer", Answer(_Teed(agent.llm, on_token), agent.language, agent.params))
+
+
+class _Teed(LLM):
+    """A model that hands each raw piece it generates to ``on_token`` as well (for live display)."""
+
+    def __init__(self, inner: LLM, on_token: Any) -> None:
+        self.inner, self.on_token = inner, on_token
+        self.spec, self.context_window, self.supports_tools = inner.spec, inner.context_window, inner.supports_tools
+
+    def _stream(self, messages: Any, params: Any, info: Any) -> Any:
+        for piece in self.inner._stream(messages, params, info):
+            self.on_token(piece)
+            yield piece
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def count_message_tokens(self, messages: Any) -> int:
+        return self.inner.count_message_tokens(messages)
 
 
 @app.command()
 @user_errors
 def demo(
-    llm: str = typer.Option(None, "--llm", help="LLM spec (default: the embedded SmolLM2)."),
-    docs: Path = typer.Option(Path("examples/docs"), "--docs"),
-    questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions"),
-    kb: str = typer.Option(str(DEMO_KB), "--kb", help="Where to build it: a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
+    llm: str = typer.Option(None, "--llm", "-m", help="LLM spec (default: $AGENTKIT_LLM or the embedded SmolLM2)."),
+    docs: Path = typer.Option(Path("examples/docs"), "--docs", help="Documents (a folder or a file) to build the knowledge base from."),
+    questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions", help="UTF-8 text file, one question per line."),
+    kb: str = typer.Option(str(DEMO_KB), "--kb", help="Where to build it: a directory, chroma+http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
     """The main job: build a knowledge base from examples/ and answer questions over it with hybrid RAG."""
     from rich.table import Table
@@ -91,20 +186,37 @@ def demo(
 
     if not questions.is_file():
         raise InputError(f"no questions file at {questions}", "run from the repository root or pass --questions")
-    asked = [q.strip() for q in questions.read_text(encoding="utf-8").splitlines() if q.strip()]
+    if not docs.exists():
+        raise InputError(f"no documents at {docs}", "run from the repository root or pass --docs")
+    asked = [q.strip() for q in _utf8_text(questions, "--questions").splitlines() if q.strip()]
+    if not asked:
+        raise InputError(f"{questions} holds no questions", "write one question per line")
+    model = load_llm(llm)  # cheap: a bad spec or model file fails before anything is built
+    local_kb(kb)
     # RAGFlow chunks and ranks on its side; everywhere else the demo's own splitter and hybrid retrieval apply
     base = open_knowledge_base(kb) if is_ragflow(kb) else open_knowledge_base(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
     report = base.ingest([docs], prune=True)
-    out.print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
+    (err if as_json else out).print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
               f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
-    model = load_llm(llm)
     # Short answers keep the table readable; the tiny default model rambles when given room.
     pipe = pipeline.create("rag", model, retriever=base, k=3).replace_step("answer", Answer(model, params=GenerationParams(max_tokens=80)))
     results = pipe.run_many(asked)
+    how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)"
+    if as_json:
+        _print_json({"kb": kb, "ingest": report.to_dict(), "model": model.spec, "retrieval": how, "results": [r.to_dict() for r in results]})
+        return
     table = Table("question", "answer", "sources (file [start:end])", "seconds", show_lines=True)
     for r in results:
         cites = "\n".join(f"{Path(s.source).name} [{s.start}:{s.end}]" for s in r.sources)
         table.add_row(r.question, r.answer, cites, "\n".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
     out.print(table)
-    how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)"
     out.print(f"[dim]model: {model.spec}; retrieval: {how}[/]")
+
+
+def _utf8_text(path: Path, flag: str) -> str:
+    from agentkit.errors import InputError
+
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{flag} {path} is not UTF-8 text (byte {exc.start})", "save the file as UTF-8") from None

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from pathlib import Path
-from typing import Any
-
 import typer
-from rich.console import Console
 
-from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _web_cache, app, err, out, user_errors
+from agentkit.cli._common import JSON_HELP, _number_check, _print_json, _web_cache, app, at_least_one, out, positive, user_errors
 
 
 @app.command()
@@ -19,12 +12,12 @@ from agentkit.cli._common import DEMO_KB, _csv_list, _print_json, _progress, _we
 def search(
     query_text: str = typer.Argument(..., metavar="QUERY", help="What to search for (cut to 100 characters)."),
     backend: str = typer.Option(None, "--backend", help="google | duckduckgo | searxng://HOST:PORT | local://DIR, options as name?key=value."),
-    n: int = typer.Option(3, "--n", help="Results to return (at most 20)."),
+    n: int = typer.Option(3, "--n", "-n", callback=_number_check("1 to 20", lambda v: 1 <= v <= 20, "3"), help="Results to return (1-20)."),
     render: bool = typer.Option(False, "--render", help="Also read each hit in a headless Chromium (JavaScript runs) and show its text."),
     allow_private: bool = typer.Option(False, "--allow-private", help="With --render: allow loopback/private/link-local addresses."),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    refresh: bool = typer.Option(False, "--refresh"),
-    as_json: bool = typer.Option(False, "--json"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
+    refresh: bool = typer.Option(False, "--refresh", help="Search anew, then update the cache."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
     """Search the web (or a local folder of pages)."""
     from rich.markup import escape
@@ -59,17 +52,23 @@ def search(
 def fetch(
     url: str = typer.Argument(..., help="http(s) URL of the page."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Allow loopback/private/link-local addresses."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds for the whole page."),
-    max_bytes: int = typer.Option(2_000_000, "--max-bytes", help="Body cap; longer pages are truncated."),
+    timeout: float = typer.Option(10.0, "--timeout", callback=positive, help="Seconds for the whole page."),
+    max_bytes: int = typer.Option(2_000_000, "--max-bytes", callback=at_least_one, help="Body cap; longer pages are truncated."),
     render: bool = typer.Option(False, "--render", help="Load the page in a headless Chromium so text built by JavaScript is read (needs Chromium)."),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    refresh: bool = typer.Option(False, "--refresh"),
-    as_json: bool = typer.Option(False, "--json"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the web cache."),
+    refresh: bool = typer.Option(False, "--refresh", help="Fetch anew, then update the cache."),
+    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
     """Fetch one page and print its visible text."""
-    from agentkit.errors import FetchError
+    from agentkit.concurrency import run_sync
+    from agentkit.errors import FetchError, PrivateAddressError
     from agentkit.tools import Fetcher
+    from agentkit.tools.safety import check_url
 
+    try:  # the guard's refusal, said with the flag that lifts it (the fetch below reports it without)
+        run_sync(check_url(url, allow_private))
+    except PrivateAddressError as exc:
+        raise PrivateAddressError(exc.message, "add --allow-private to fetch loopback, private or internal addresses") from None
     fetcher = Fetcher(timeout=timeout, total_timeout=timeout + 1, max_bytes=max_bytes, allow_private=allow_private, cache=_web_cache(no_cache, refresh), render=render)
     page = fetcher.fetch(url)
     if not page.ok:

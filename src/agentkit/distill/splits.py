@@ -26,8 +26,8 @@ def parse_split(text: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"cannot read split '{text}'", "use ratios like 0.8,0.1,0.1 or counts like 400,50,20") from None
-    if not 1 <= len(values) <= 3 or any(v < 0 for v in values) or sum(values) <= 0:
-        raise ConfigError(f"bad split '{text}'", "give 1 to 3 non-negative numbers for train,valid,test")
+    if not 1 <= len(values) <= 3 or any(not math.isfinite(v) or v < 0 for v in values) or sum(values) <= 0:
+        raise ConfigError(f"bad split '{text}'", "give 1 to 3 non-negative numbers for train,valid,test, e.g. --split 0.8,0.1,0.1")
     return values + (0.0,) * (3 - len(values))
 
 

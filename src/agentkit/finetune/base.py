@@ -9,24 +9,48 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.cache_dir import default_cache_dir
+from agentkit.chunking.tokenizers import HF_TOKENIZER_FILES as TOKENIZER_FILES
 from agentkit.errors import ModelNotFoundError
 
 _lock = threading.Lock()
 
 
-def resolve_base(spec: str | Path | None) -> Path:
-    """A Hugging Face model directory for ``spec``: ``default`` / ``None`` (the embedded SmolLM2 GGUF), a ``.gguf``
-    file (dequantized into ``~/.cache/agentkit/models/``), or a directory with ``config.json``."""
+def check_base(spec: str | Path | None) -> None:
+    """What ``resolve_base`` would refuse, found without loading or converting anything: a missing path, a file
+    that is not a GGUF, a directory without ``config.json`` or without a tokenizer."""
     from agentkit.llm.llama_cpp import embedded_model_path
 
     if spec in (None, "", "default", "llama-cpp://default"):
-        return _from_gguf(embedded_model_path())
+        embedded_model_path()
+        return
     path = Path(str(spec)).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return _from_gguf(path)
+        return
     if path.is_dir() and (path / "config.json").exists():
-        return path
+        if not any((path / name).exists() for name in TOKENIZER_FILES):
+            raise ModelNotFoundError(f"the model directory {spec} has no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
+                                     "copy the tokenizer files next to config.json (tokenizer.save_pretrained(DIR))")
+        return
     raise ModelNotFoundError(f"base model not found: {spec}", "pass 'default' (the embedded SmolLM2), a .gguf file, or a Hugging Face model directory with config.json")
+
+
+def resolve_base(spec: str | Path | None) -> Path:
+    """A Hugging Face model directory for ``spec``: ``default`` / ``None`` (the embedded SmolLM2 GGUF), a ``.gguf``
+    file (dequantized into ``~/.cache/agentkit/models/``), or a directory with ``config.json`` and a tokenizer."""
+    from agentkit.llm.llama_cpp import embedded_model_path
+
+    check_base(spec)
+    if spec in (None, "", "default", "llama-cpp://default"):
+        return _from_gguf(embedded_model_path())
+    path = Path(str(spec)).expanduser()
+    if path.is_file():
+        return _from_gguf(path)
+    return path
+
+
+def check_adapter(adapter: str | Path | None) -> None:
+    if adapter and not (Path(adapter) / "adapter_config.json").exists():
+        raise ModelNotFoundError(f"no LoRA adapter in {adapter}", "point at the adapter directory written by agentkit finetune")
 
 
 def _from_gguf(gguf: Path) -> Path:
@@ -58,13 +82,16 @@ def load_model(base: Path, adapter: str | Path | None = None, merge: bool = Fals
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    check_adapter(adapter)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(base))
+    except (OSError, ValueError) as exc:  # transformers says "couldn't instantiate the backend tokenizer" in a page of text
+        raise ModelNotFoundError(f"cannot load the tokenizer of {base}: {str(exc).strip().splitlines()[0][:160]}",
+                                 "check the model directory's tokenizer files (tokenizer.json, tokenizer_config.json)") from None
     model: Any = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     if adapter:
         from peft import PeftModel
 
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise ModelNotFoundError(f"no LoRA adapter in {adapter}", "point at the adapter directory written by agentkit finetune")
         model = PeftModel.from_pretrained(model, str(adapter))
         if merge:
             model = model.merge_and_unload()

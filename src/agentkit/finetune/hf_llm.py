@@ -44,6 +44,10 @@ class HFLLM(LLM):
         if spec.fragment.startswith("adapter="):  # the old form, hf://BASE#adapter=DIR
             adapter = adapter or spec.fragment.partition("=")[2]
             warn_deprecated(f"hf://...#adapter={adapter}", f"hf://{spec.target}?adapter={adapter}")
+        from agentkit.finetune.base import check_adapter, check_base
+
+        check_base(spec.target or "default")  # a missing model, tokenizer or adapter fails here, not at the first token
+        check_adapter(adapter)
         return cls(spec.target or "default", adapter, options.n_ctx, spec.raw)
 
     def warm_up(self) -> None:

@@ -210,10 +210,22 @@ def _unsloth(data_dir: Path, base: BaseModel, out: Path, s: LoraSettings) -> lis
 WRITERS: dict[str, Callable[[Path, BaseModel, Path, LoraSettings], list[Path]]] = {"mlx": _mlx, "unsloth": _unsloth, "llamafactory": _llamafactory}
 
 
-def export_recipe(kind: str, data_dir: str | Path, model: str | Path | None, out: str | Path, s: LoraSettings | None = None) -> list[Path]:
-    """Write the recipe for ``kind`` into ``out``; ``data_dir`` is a distill output folder (mlx/, alpaca/ ...)."""
+#: the file of a distill output folder each recipe trains on, and the --formats that writes it
+RECIPE_DATA = {"mlx": ("mlx/train.jsonl", "mlx"), "unsloth": ("messages/train.jsonl", "messages"), "llamafactory": ("dataset_info.json", "alpaca")}
+
+
+def check_recipe(kind: str, data_dir: str | Path) -> None:
+    """Refuse an unknown recipe, or data it cannot train on, before anything is resolved or written."""
     if kind not in WRITERS:
         raise ConfigError(f"unknown recipe '{kind}'", f"use one of: {', '.join(RECIPES)}")
+    needed, fmt = RECIPE_DATA[kind]
+    if not (Path(data_dir) / needed).is_file():
+        raise ConfigError(f"the {kind} recipe needs {needed} in a distill output folder; {data_dir} has none", f"distill with --formats {fmt} and pass its --out folder")
+
+
+def export_recipe(kind: str, data_dir: str | Path, model: str | Path | None, out: str | Path, s: LoraSettings | None = None) -> list[Path]:
+    """Write the recipe for ``kind`` into ``out``; ``data_dir`` is a distill output folder (mlx/, alpaca/ ...)."""
+    check_recipe(kind, data_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return WRITERS[kind](Path(data_dir).resolve(), base_model(model), out.resolve(), s or LoraSettings())

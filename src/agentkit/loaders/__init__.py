@@ -11,6 +11,7 @@ import csv
 import fnmatch
 import io
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ def load_file(path: str | Path, text_column: str = "text") -> list[Document]:
     """One file to documents (JSONL/CSV: one per row with a non-empty ``text_column``), by the ``loader`` plugin
     whose ``suffixes`` include the file's; files with an unknown suffix are read as text."""
     path = Path(path)
+    if not is_utf8_name(path):
+        raise InputError(f"file name is not valid UTF-8: {os.fsencode(path)!r}", "rename the file (sources are stored and shown as UTF-8 text)")
     if not path.exists():
         raise InputError(f"no such file: {path}", "check the path")
     if path.is_dir():
@@ -161,6 +164,34 @@ def _load_csv(text: str, source: str, column: str) -> list[Document]:
     return docs
 
 
+def is_utf8_name(path: str | Path) -> bool:
+    """Whether ``path`` came from UTF-8 bytes (Python hands other bytes of a file name over as lone surrogates)."""
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def unsupported_files(paths: Sequence[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Path]:
+    """Files under the directories in ``paths`` that ``iter_files`` passes over for their suffix alone (no loader
+    reads it and no ``include`` glob names it): what a caller should report as skipped, with the reason."""
+    if include:  # with include globs, the globs decide, not the suffix
+        return []
+    suffixes = supported_suffixes()
+    found = []
+    for root in map(Path, paths):
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts) or path.suffix.lower() in suffixes:
+                continue
+            if not any(fnmatch.fnmatch(rel.as_posix(), pat) or fnmatch.fnmatch(path.name, pat) for pat in exclude):
+                found.append(path)
+    return found
+
+
 def iter_files(root: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[Path]:
     """Files under ``root`` (sorted) with a supported suffix or matching ``include``; ``exclude`` wins."""
     suffixes = supported_suffixes()
@@ -191,4 +222,4 @@ def load_path(path: str | Path, include: Sequence[str] = (), exclude: Sequence[s
     return [doc for f in expand_paths([path], include, exclude) for doc in load_file(f, text_column)]
 
 
-__all__ = ["Document", "Loader", "loader_for", "supported_suffixes", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "iter_files", "load_file", "load_path"]
+__all__ = ["Document", "Loader", "loader_for", "supported_suffixes", "HtmlLimits", "HtmlText", "decode_bytes", "expand_paths", "extract_html", "html_to_text", "is_utf8_name", "iter_files", "load_file", "load_path", "unsupported_files"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentkit.errors import ConfigError
-from agentkit.spec import Spec, warn_deprecated
+from agentkit.errors import ConfigError, KnowledgeBaseError
+from agentkit.spec import Spec, parse_spec, warn_deprecated
+
+#: the file an embedded Chroma knowledge base keeps in its directory
+CHROMA_STORE = "chroma.sqlite3"
 
 
 def open_knowledge_base(spec: str | Path | Any, **kwargs: Any) -> Any:
@@ -32,6 +35,23 @@ def open_knowledge_base(spec: str | Path | Any, **kwargs: Any) -> Any:
         warn_deprecated(text, new)
         text = new
     return registry("knowledge_base").create(text, **kwargs)
+
+
+def require_existing(spec: str | Path) -> None:
+    """Refuse a local knowledge base (``DIR`` or ``chroma://DIR``) that was never built: opening one creates it,
+    so a mistyped path would otherwise read as an empty knowledge base. Servers are left to answer for themselves."""
+    text = str(spec)
+    if "://" in text and not text.startswith("chroma://"):
+        return
+    target = parse_spec(text, "knowledge base").target if text.startswith("chroma://") else text
+    path = Path(target).expanduser()
+    build = f"build it first: agentkit ingest PATH --kb {text}"
+    if not path.exists():
+        raise KnowledgeBaseError(f"no knowledge base at {text}", build)
+    if not path.is_dir():
+        raise KnowledgeBaseError(f"{text} is a file, not a knowledge base", f"give the folder agentkit ingest wrote, or {build}")
+    if not (path / CHROMA_STORE).is_file():
+        raise KnowledgeBaseError(f"{text} is a folder but not a knowledge base (no {CHROMA_STORE} in it)", f"give the folder agentkit ingest wrote, or {build}")
 
 
 RAGFLOW_HINTS = {

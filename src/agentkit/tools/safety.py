@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from agentkit.errors import FetchError
+from agentkit.errors import FetchError, PrivateAddressError
 
 ALLOWED_SCHEMES = ("http", "https")
 # Cloud metadata endpoints that are not covered by "private"/"link-local" on every platform.
@@ -90,7 +90,7 @@ async def check_url(url: str, allow_private: bool = False) -> str | None:
         raise FetchError(f"cannot resolve host '{host}' ({exc})", "check the URL") from None
     for *_, sockaddr in infos:
         if not is_public_address(str(sockaddr[0])):
-            raise FetchError(
+            raise PrivateAddressError(
                 f"refused {url!r}: '{host}' resolves to non-public address {sockaddr[0]}",
                 "pass allow_private=True (CLI: --allow-private) to fetch local or internal pages",
             )
