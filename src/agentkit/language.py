@@ -19,8 +19,9 @@ from agentkit.errors import ConfigError
 
 #: language subtags whose written form is Chinese characters (Mandarin, Cantonese, Literary Chinese)
 _CHINESE = frozenset({"zh", "cmn", "yue", "lzh"})
-#: OpenCC configurations per (script, region): Taiwan gets Taiwan phrasing, Hong Kong its variants
-_OPENCC = {("Hant", "TW"): "s2twp", ("Hant", "HK"): "s2hk", ("Hant", "MO"): "s2hk", ("Hant", None): "s2t", ("Hans", None): "t2s"}
+#: OpenCC configurations per (script, region): characters only (Taiwan and Hong Kong variants), never phrase
+#: rewriting — s2twp would turn a correct Traditional 連接 into 連線 and 軟件 into 軟體, changing what the model said
+_OPENCC = {("Hant", "TW"): "s2tw", ("Hant", "HK"): "s2hk", ("Hant", "MO"): "s2hk", ("Hant", None): "s2t", ("Hans", None): "t2s"}
 #: prompt rules for the tags people use most; any other valid tag gets a generic rule naming the tag
 _RULES = {
     "zh-Hant": "Answer only in Traditional Chinese (繁體中文), never in Simplified Chinese.",
@@ -192,7 +193,7 @@ def written_in(text: str, language: Language) -> bool | None:
 
 
 def enforce(text: str, language: str | Language | None) -> ScriptCheck:
-    """The script rule. Chinese text in the other script is converted (OpenCC; Taiwan phrasing for zh-TW);
+    """The script rule. Chinese text in the other script is converted (OpenCC, characters only);
     text that is not Chinese (or English) as asked is ``wrong-language`` — the caller retries or explains.
     Invariant: ``action == "pass"`` implies ``text`` is returned unchanged."""
     parsed = parse_language(language)
