@@ -156,12 +156,13 @@ class LLMAgent:
         started = time.perf_counter()
         completion = self.llm.generate(messages, self.params)
         usage = completion.usage
-        check = enforce(completion.text, self.language)
+        nonce = prompt_nonce(messages)
+        check = enforce(strip_prompt_echo(completion.text, nonce), self.language)
         if check.action == "wrong-language":
             # One more try with another seed and some temperature; a second miss is returned as it is, marked as missed.
             completion = self.llm.generate(messages, self.params.replace(seed=(self.params.seed or 0) + 1, temperature=max(self.params.temperature, 0.7)))
             usage = usage + completion.usage
-            check = enforce(completion.text, self.language)
+            check = enforce(strip_prompt_echo(completion.text, nonce), self.language)
         return AgentOutput(check.text, completion.reasoning, usage, time.perf_counter() - started, used, tuple(messages), check.reason,
                            check.action == "wrong-language")
 
@@ -186,6 +187,30 @@ def block_header(index: int | str, label: str, untrusted: bool, nonce: str) -> s
     # A label (a URL from a search engine) must not smuggle in a line break, nor a lone surrogate a tokenizer rejects.
     label = " ".join(label.encode("utf-8", "replace").decode("utf-8").split())
     return f"[{index} | {nonce}] source: {label}{_UNTRUSTED if untrusted else ''}"
+
+
+_NONCE = re.compile(r"^\[\d+ \| ([0-9a-f]{8})\] source: ", re.MULTILINE)
+_FENCE_LINE = re.compile(r'^[ \t]*"{3,}[ \t]*$\n?', re.MULTILINE)
+
+
+def prompt_nonce(messages: Sequence[Message]) -> str:
+    """The mark of the context block headers in ``messages`` ("" when the prompt had no context)."""
+    for message in messages:
+        found = _NONCE.search(message.content) if message.role == "user" else None
+        if found:
+            return found.group(1)
+    return ""
+
+
+def strip_prompt_echo(text: str, nonce: str = "") -> str:
+    """``text`` without the prompt's scaffolding that small models copy into answers: lines that are only a quote
+    fence (unless the text holds a ``` code block, where a docstring's quotes are code) and context block headers
+    carrying this prompt's ``nonce``. Everything else stays, in order."""
+    if "```" not in text:
+        text = _FENCE_LINE.sub("", text)
+    if nonce:
+        text = re.sub(rf"^[ \t]*\[\d+ \| {nonce}\][^\n]*\n?", "", text, flags=re.MULTILINE)
+    return text.strip()
 
 
 def fence(text: str) -> str:
