@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -141,6 +143,27 @@ def test_distill_language_filter_follows_the_same_rule() -> None:
 
     kept, dropped = LanguageFilter("zh_TW")([rec("預設模型是哪一個？", "預設模型是 SmolLM2-135M-Instruct。"), rec("What is it?", "SmolLM2.")])
     assert [r.question for r in kept] == ["預設模型是哪一個？"] and "Traditional Chinese (zh-TW)" in dropped[0][1]
+
+
+def english_teacher(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """A teacher that writes English whatever it is asked: JSON questions when a schema is asked for, else an answer."""
+    if body.get("response_format"):
+        return [{"content": '{"questions": ["Which planet has the moons Phobos and Deimos?"]}'}], "stop"
+    return [{"content": "Mars has the moons Phobos and Deimos."}], "stop"
+
+
+def test_cli_distill_that_keeps_nothing_fails_with_the_reason(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "mars.md").write_text("# Mars\n\nMars has two small moons, Phobos and Deimos.\n", encoding="utf-8")
+    with OpenAIDouble(english_teacher) as server:
+        done = run_cli("distill", str(docs), "--out", str(tmp_path / "out"), "--language", "zh_TW", "--questions-per-chunk", "1",
+                       "--llm", f"openai://{server.url.removeprefix('http://')}#m", timeout=600)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "0 records kept" in done.stdout  # the summary still shows what happened
+    error = done.stderr.strip().splitlines()[-1]
+    assert "kept no record" in error and "language filter" in error and "Traditional Chinese (zh-TW)" in error
+    assert (tmp_path / "out" / "stats.json").is_file()
 
 
 # ---- the CLI -----------------------------------------------------------------------------------------------
