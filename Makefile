@@ -1,15 +1,15 @@
 # Two commands set everything up on a fresh machine with only Python 3.11+:
-#   make run   - create .venv, install, run the main job (agentkit demo) on the embedded defaults
-#   make test  - create/update .venv, lint, run the whole suite offline, the core-only check and the consumer
-#                conformance checks
+#   make run   - create .venv, install the core (no extras), run the main job (agentkit demo) on the embedded defaults
+#   make test  - create/update .venv with every extra and the test tools, lint, run the whole suite offline, the
+#                core-only check and the consumer conformance checks
 #   make conformance - agentkit's fine-tuning exports read by the real tools (mlx-lm, LLaMA-Factory, TRL,
 #                datasets, llama.cpp), each consumer in its own virtualenv under conformance/.venv/
+# Sizes and times measured on a 2-core machine: docs/install.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Where pip finds torch. Empty here (this machine's registry serves the CPU build); elsewhere on Linux use
-#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# or pip resolves the CUDA build and ~19 GPU packages.
+# Where pip finds torch. Empty: your pip's index (on Linux, PyPI serves the CUDA build and ~19 GPU packages, several
+# GB). For the CPU build:  make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 # Models ship inside PyPI packages; nothing may be fetched from a model hub at run time, nor a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
@@ -20,26 +20,70 @@ export ANONYMIZED_TELEMETRY := False
 CONF_VENV := conformance/.venv
 CONF_ENV := AGENTKIT_PYTHON=$(abspath $(BIN)/python)
 
-.PHONY: install run test lint browser test-core bench bench-chunking bench-hw01 clean gguf-converter conformance conformance-consumers
+# pipefail: a pip that fails behind the progress filter still fails the build
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's whole output goes to $(PIP_LOG); the terminal gets one progress line per phase (packages resolved, wheels
+# built, packages installed) and, when pip fails, the log's last lines.
+PIP_LOG := $(VENV)/install.log
+FULL_EXTRAS := .[all,test,bench]
+define pip_install
+	@echo "    pip install $(1)   (full log: $(PIP_LOG))"
+	@if [ -t 1 ]; then tty=1; else tty=0; fi; step=$(VENV)/pip-step.log; \
+	$(BIN)/pip install --progress-bar off $(1) > $$step 2>&1 & pid=$$!; \
+	start=$$(date +%s); \
+	while kill -0 $$pid 2>/dev/null; do \
+	  sleep 2; s=$$(( $$(date +%s) - start )); n=$$(grep -cE '^(Collecting|Requirement already satisfied)' $$step); \
+	  last=$$(grep -E '^(Collecting|Building wheel|Installing collected)' $$step | tail -n 1 | cut -c1-60); \
+	  line="    $${s}s  $$n packages resolved  $$last"; \
+	  if [ $$tty = 1 ]; then printf '\r%-100s' "$$line"; elif [ $$(( s % 30 )) -lt 2 ]; then echo "$$line"; fi; \
+	done; \
+	[ $$tty = 0 ] || printf '\r%-100s\r' ''; \
+	wait $$pid; rc=$$?; cat $$step >> $(PIP_LOG); rm -f $$step; \
+	[ $$rc = 0 ] || { echo "==> pip failed; the last lines of $(PIP_LOG):"; tail -n 25 $(PIP_LOG); exit 1; }; \
+	echo "    done in $$(( $$(date +%s) - start ))s"
+endef
 
-$(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentkit needs Python >= 3.11; this is " + sys.version.split()[0] + " (set PYTHON=python3.11)")'
-	@echo "==> creating $(VENV)"
-	$(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip
+.PHONY: install install-core prerequisites run test lint browser test-core bench bench-chunking bench-hw01 clean gguf-converter conformance conformance-consumers
 
-# torch is pinned first so pip takes the CPU build; llama-cpp-python compiles from source once (~6 min on 2 cores,
+# Checked before anything installs: Python >= 3.11 (an older one would spend minutes installing torch, then fail),
+# free disk, and a C/C++ compiler for llama-cpp-python when pip has to build it from source.
+prerequisites:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentkit needs Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] + " (run: make run PYTHON=python3.11)")'
+	@free=$$(df -Pk . | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	  [ "$$free" -ge 2 ] || { echo "agentkit needs about 2 GB of disk for the core install (3 GB with every extra); $$free GB free here"; exit 1; }; \
+	  [ "$$free" -ge 3 ] || echo "==> note: $$free GB free: enough for make run (2 GB), not for make test (3 GB)"
+	@command -v c++ >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null \
+	  || echo "==> note: no C++ compiler found; if pip has no llama-cpp-python wheel for this machine it must compile one (apt-get install build-essential cmake)"
+
+$(BIN)/python: | prerequisites
+	@echo "==> creating $(VENV) with $$($(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip > $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
+
+# The core: what `make run` needs (torch CPU where the index serves it, llama-cpp-python, the embedded models,
+# Chroma). About 2.0 GB and 131 packages; llama-cpp-python compiles from source the first time (~6 min on 2 cores,
 # then pip's cache has the wheel).
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "==> installing torch (CPU build)"
-	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+$(VENV)/.core-installed: pyproject.toml | $(BIN)/python
+	@echo "==> [1/2] installing torch 2.13.0$(if $(TORCH_INDEX), from $(TORCH_INDEX),) (the largest package: ~750 MB unpacked for the CPU build)"
+	$(call pip_install,torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)))
 	@# The distribution was called 'agentkit' before 0.2; two copies of the package would shadow each other.
-	@$(BIN)/pip uninstall -q -y agentkit 2>/dev/null || true
-	@echo "==> installing agentkit-rag with every extra and the test tools (llama-cpp-python may compile for minutes)"
-	$(BIN)/pip install -q -e '.[all,test,bench]'
-	@echo "==> fetching llama.cpp's HF→GGUF converter (from the llama-cpp-python sdist)"
-	$(BIN)/python -m agentkit.finetune.gguf install
+	@$(BIN)/pip uninstall -q -y agentkit >/dev/null 2>&1 || true
+	@echo "==> [2/2] installing agentkit-rag (core: about 130 packages; llama-cpp-python may compile for minutes)"
+	$(call pip_install,-e .)
+	@$(BIN)/python -c 'import torch, sys; cuda = torch.version.cuda; print(f"    torch {torch.__version__}: " + (f"CUDA {cuda} build (for the CPU build: make clean; make run TORCH_INDEX=https://download.pytorch.org/whl/cpu)" if cuda else "CPU build"))'
 	@touch $@
+	@echo "==> $(VENV) ready ($$(du -sh $(VENV) | cut -f1)). Use it: source $(VENV)/bin/activate, then: agentkit --help"
+
+# Everything: every extra plus the test and benchmark tools (what `make test` needs).
+$(VENV)/.installed: pyproject.toml $(VENV)/.core-installed
+	@echo "==> installing every extra and the test tools (.[all,test,bench])"
+	$(call pip_install,-e '$(FULL_EXTRAS)')
+	@echo "==> fetching llama.cpp's HF→GGUF converter (from the llama-cpp-python sdist)"
+	@$(BIN)/python -m agentkit.finetune.gguf install
+	@touch $@ $(VENV)/.core-installed
+
+install-core: $(VENV)/.core-installed
 
 install: $(VENV)/.installed
 
@@ -79,7 +123,8 @@ conformance-consumers: install $(CONF_VENV)/mlx/.installed $(CONF_VENV)/llamafac
 conformance: conformance-consumers
 	$(BIN)/python -m pytest -q tests/test_gguf.py
 
-run: install
+# The demo needs only the core install; `make test` adds the rest to the same .venv.
+run: $(VENV)/.core-installed
 	$(BIN)/agentkit demo
 
 lint: install

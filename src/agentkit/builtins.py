@@ -126,7 +126,7 @@ def _quality(r: Registrar) -> None:
     for name, cls, summary in (
         ("attachment-claims", "AttachmentClaims", "the answer talks about an image or file the turn never had: fall back"),
         ("degenerate", "Degenerate", "empty, cut off or looping: retry with more room or more penalty"),
-        ("language-rule", "LanguageRule", "zh-TW/zh-CN: convert the script with OpenCC, retry when not Chinese"),
+        ("language-rule", "LanguageRule", "the answer language: Chinese converted to the asked script (OpenCC), another language retried, then kept with a note"),
     ):
         r.add("guard", name, f"agentkit.chat.guardrails:{cls}", summary=summary)
     for name, cls, summary in (

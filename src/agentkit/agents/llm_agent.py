@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.agents.roles import Role, language_rule
+from agentkit.agents.roles import Role
 from agentkit.errors import ContextOverflowError, InputError
+from agentkit.language import enforce, language_rule, normalize_language
 from agentkit.llm import LLM, GenerationParams, Message, Usage, load_llm
 
 # Tokens kept free beyond max_tokens: chat-template framing is estimated, not exact.
@@ -37,6 +38,10 @@ class AgentOutput:
     #: the context blocks that made it into the prompt (some may be dropped or cut to fit the window)
     context_used: tuple[ContextBlock, ...] = ()
     messages: tuple[Message, ...] = ()
+    #: what the language rule did: "" (nothing to do), "converted to Traditional Chinese (zh-TW)", or
+    #: "not written in …" when the model kept to another language after its retry (``language_missed``)
+    language_check: str = ""
+    language_missed: bool = False
 
 
 class LLMAgent:
@@ -44,6 +49,11 @@ class LLMAgent:
 
     ``LLMAgent(role_description, task_description, llm)`` mirrors the HW01 notebook's signature;
     ``LLMAgent.from_role(QA, llm)`` starts from a built-in role.
+
+    ``language`` (any usual spelling of a BCP 47 tag; unknown tags raise ConfigError here, before any model loads)
+    adds the language rule to the prompt and enforces it on the output: Chinese in the wrong script is converted
+    (OpenCC), an answer in another language is asked for once more and, if it stays so, returned as it is with
+    ``language_missed`` set (callers show a note: ``agentkit.language.wrong_language_note``).
     """
 
     def __init__(
@@ -62,7 +72,7 @@ class LLMAgent:
         self.role_description = role_description
         self.task_description = task_description
         self.llm = load_llm(llm)
-        self.language = language
+        self.language = normalize_language(language)
         self.params = params or GenerationParams()
         self.name = name
         self.input_label = input_label
@@ -145,7 +155,16 @@ class LLMAgent:
         messages, used = self.build_messages(input_text, context, notes)
         started = time.perf_counter()
         completion = self.llm.generate(messages, self.params)
-        return AgentOutput(completion.text, completion.reasoning, completion.usage, time.perf_counter() - started, used, tuple(messages))
+        usage = completion.usage
+        nonce = prompt_nonce(messages)
+        check = enforce(strip_prompt_echo(completion.text, nonce), self.language)
+        if check.action == "wrong-language":
+            # One more try with another seed and some temperature; a second miss is returned as it is, marked as missed.
+            completion = self.llm.generate(messages, self.params.replace(seed=(self.params.seed or 0) + 1, temperature=max(self.params.temperature, 0.7)))
+            usage = usage + completion.usage
+            check = enforce(strip_prompt_echo(completion.text, nonce), self.language)
+        return AgentOutput(check.text, completion.reasoning, usage, time.perf_counter() - started, used, tuple(messages), check.reason,
+                           check.action == "wrong-language")
 
     def __repr__(self) -> str:
         return f"LLMAgent(name={self.name!r}, llm={self.llm.spec!r})"
@@ -168,6 +187,30 @@ def block_header(index: int | str, label: str, untrusted: bool, nonce: str) -> s
     # A label (a URL from a search engine) must not smuggle in a line break, nor a lone surrogate a tokenizer rejects.
     label = " ".join(label.encode("utf-8", "replace").decode("utf-8").split())
     return f"[{index} | {nonce}] source: {label}{_UNTRUSTED if untrusted else ''}"
+
+
+_NONCE = re.compile(r"^\[\d+ \| ([0-9a-f]{8})\] source: ", re.MULTILINE)
+_FENCE_LINE = re.compile(r'^[ \t]*"{3,}[ \t]*$\n?', re.MULTILINE)
+
+
+def prompt_nonce(messages: Sequence[Message]) -> str:
+    """The mark of the context block headers in ``messages`` ("" when the prompt had no context)."""
+    for message in messages:
+        found = _NONCE.search(message.content) if message.role == "user" else None
+        if found:
+            return found.group(1)
+    return ""
+
+
+def strip_prompt_echo(text: str, nonce: str = "") -> str:
+    """``text`` without the prompt's scaffolding that small models copy into answers: lines that are only a quote
+    fence (unless the text holds a ``` code block, where a docstring's quotes are code) and context block headers
+    carrying this prompt's ``nonce``. Everything else stays, in order."""
+    if "```" not in text:
+        text = _FENCE_LINE.sub("", text)
+    if nonce:
+        text = re.sub(rf"^[ \t]*\[\d+ \| {nonce}\][^\n]*\n?", "", text, flags=re.MULTILINE)
+    return text.strip()
 
 
 def fence(text: str) -> str:

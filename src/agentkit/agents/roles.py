@@ -6,20 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-# Short names users can pass as ``language=``; anything else is used verbatim ("Answer only in <it>.").
-LANGUAGE_RULES = {
-    "zh-TW": "Answer only in Traditional Chinese (繁體中文), never in Simplified Chinese.",
-    "zh-CN": "Answer only in Simplified Chinese (简体中文).",
-    "en": "Answer only in English.",
-    "ja": "Answer only in Japanese.",
-}
-
-
-def language_rule(language: str | None) -> str:
-    if not language:
-        return ""
-    return LANGUAGE_RULES.get(language, f"Answer only in {language}.")
-
 
 @dataclass(frozen=True)
 class Role:

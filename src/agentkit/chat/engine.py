@@ -14,6 +14,7 @@ from agentkit.plugins import registry
 from agentkit.chat.router import Route, Router, effort_params
 from agentkit.chat.session import Attachment, ChatSession, SessionStore, trim
 from agentkit.errors import AgentkitError, ConfigError
+from agentkit.language import normalize_language
 from agentkit.llm import LLM, GenerationParams, load_llm
 from agentkit.llm.base import Completion, Message
 from agentkit.vision import ImageDescriber, ImageDescription, PreparedImage
@@ -48,7 +49,8 @@ class ChatEngine:
         self.router = router or Router()
         guards = registry("guard")  # built by name: a plugin's guard is added the same way
         self.guards: list[Any] = [guards.build("degenerate"), guards.build("attachment-claims")]
-        if language in ("zh-TW", "zh-CN"):
+        language = normalize_language(language)  # zh_TW, zh-tw, zh-Hant … read; unknown tags refused here
+        if language:
             self.guards.append(guards.build("language-rule", language=language))
         base = GenerationParams(max_tokens=max_tokens)
         self.params = effort_params(effort, base) if effort else base

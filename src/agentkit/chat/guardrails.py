@@ -3,9 +3,9 @@ back to the next model in a chain. ``GuardedChat.reply`` runs the chain and reco
 
 Built-in guards: ``AttachmentClaims`` (the answer talks about an image/file the turn never had → fall back),
 ``Degenerate`` (empty, cut off at max_tokens, or looping → retry with more room / more penalty),
-``LanguageRule`` (Traditional Chinese only: convert Simplified with OpenCC, retry when not Chinese at all).
-Timeouts and backend errors move to the next model; when every model failed, the reply says so instead of
-failing silently.
+``LanguageRule`` (the script rule of ``agentkit.language``: Chinese in the wrong script is converted with OpenCC,
+another language is retried, and kept with a note when retries do not help). Timeouts and backend errors move to
+the next model; when every model failed, the reply says so instead of failing silently.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentkit.chinese import convert
 from agentkit.errors import AgentkitError
+from agentkit.language import enforce, normalize_language, wrong_language_note
 from agentkit.llm import LLM, GenerationParams
 from agentkit.llm.base import Completion, Message
 
@@ -39,6 +39,9 @@ class Check:
     reason: str = ""
     replacement: str | None = None
     params: GenerationParams | None = None
+    #: for a retry: when no model does better, keep the answer with this note instead of failing the turn
+    #: (an answer in the wrong language still answers; the user should see it and why it is marked)
+    keep_note: str | None = None
 
 
 PASS = Check("pass")
@@ -144,25 +147,24 @@ class Degenerate:
         return PASS
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_LETTERS = re.compile(r"[A-Za-z\u3400-\u9fff]")
-
-
 @dataclass
 class LanguageRule:
-    """Only ``zh-TW`` (Traditional Chinese) or ``zh-CN`` (Simplified) output."""
+    """The answer-language rule (``agentkit.language.enforce``): Chinese in the other script is converted (OpenCC),
+    text in another language is retried and, when no model does better, kept with a note. ``language`` takes any
+    usual spelling of the tag (``zh_TW``, ``zh-Hant``); an unknown one raises ConfigError."""
 
     language: str = "zh-TW"
     name: str = "language"
 
+    def __post_init__(self) -> None:
+        self.language = normalize_language(self.language) or "zh-TW"
+
     def check(self, turn: Turn, completion: Completion, params: GenerationParams) -> Check:
-        text = completion.text
-        letters = _LETTERS.findall(text)
-        if letters and len(_CJK.findall(text)) / len(letters) < 0.3:
-            return Check("retry", f"not written in {self.language}", params=params.replace(seed=(params.seed or 0) + 1))
-        converted = convert(text, "s2twp" if self.language == "zh-TW" else "t2s")
-        if converted != text:
-            return Check("replace", f"converted to {self.language} script", replacement=converted)
+        verdict = enforce(completion.text, self.language)
+        if verdict.action == "wrong-language":
+            return Check("retry", verdict.reason, params=params.replace(seed=(params.seed or 0) + 1), keep_note=wrong_language_note(self.language))
+        if verdict.action == "converted":
+            return Check("replace", verdict.reason, replacement=verdict.text)
         return PASS
 
 
@@ -219,7 +221,7 @@ class GuardedChat:
 
     def __init__(self, models: Sequence[LLM], guards: Sequence[Any] = (), max_retries: int = 2,
                  fallback_note: str = "(answered by the fallback model {model}: {reason})",
-                 failure_text: str = "(could not analyze this request: {reason})") -> None:
+                 failure_text: str = "(no reply: {reason})") -> None:
         if not models:
             raise ValueError("GuardedChat needs at least one model")
         self.models = list(models)
@@ -238,6 +240,7 @@ class GuardedChat:
         """
         decisions: list[Decision] = []
         reason = ""
+        kept: tuple[GuardedReply, str, str] | None = None  # (answer a guard marked keep-with-note, guard, reason): used when no model does better
         for index, model in enumerate(self.models):
             current = fit_to_window(model, messages, params or GenerationParams())
             for attempt in range(self.max_retries + 1):
@@ -264,5 +267,11 @@ class GuardedChat:
                         text = f"{text}\n{self.fallback_note.format(model=model.spec, reason=reason)}"
                     return GuardedReply(text, model.spec, index > 0, decisions, completion)
                 reason = verdict.reason
+                if verdict.keep_note and kept is None and taken:
+                    kept = GuardedReply(f"{text}\n{verdict.keep_note}", model.spec, index > 0, [], completion), taken[-1].guard, verdict.reason
                 break  # fallback, or retries used up
+        if kept is not None:
+            answer, guard, why = kept
+            decisions.append(Decision(answer.model, self.max_retries, guard, "keep", f"kept with a note: {why}"))
+            return GuardedReply(answer.text, answer.model, answer.fallback, decisions, answer.completion)
         return GuardedReply(self.failure_text.format(reason=reason or "every model failed"), "", True, decisions)

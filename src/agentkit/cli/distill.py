@@ -80,13 +80,32 @@ def distill(
     stats = report.stats
     if as_json:
         _print_json(stats)
-        return
-    drops = ", ".join(f"{name} {v['count']}" for name, v in stats["dropped"].items() if v["count"])
-    out.print(f"[bold]{stats['kept']}[/] records kept of {stats['generated']} generated from {stats['seed_chunks']} chunks; dropped: {drops or 'none'}; "
-              f"failures: {len(stats['failures'])}", highlight=False)
-    out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
-              + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
-    out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+    else:
+        drops = ", ".join(f"{name} {v['count']}" for name, v in stats["dropped"].items() if v["count"])
+        out.print(f"[bold]{stats['kept']}[/] records kept of {stats['generated']} generated from {stats['seed_chunks']} chunks; dropped: {drops or 'none'}; "
+                  f"failures: {len(stats['failures'])}", highlight=False)
+        out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
+                  + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
+        out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+    if not stats["kept"]:
+        raise _nothing_kept(stats, config.language, out_dir)
+
+
+def _nothing_kept(stats: dict[str, Any], language: str | None, out_dir: Path) -> Exception:
+    """A job that kept no record failed, whatever it wrote: the error says why (the filters' and the teacher's
+    reasons, one example each) and what to change; a dataset without rows must not pass for a result in a script."""
+    from agentkit.distill.generate import GenerationError
+    from agentkit.language import parse_language
+
+    why = [f"{v['count']} dropped by the {name} filter (e.g. {v['examples'][0]['reason']})" for name, v in stats["dropped"].items() if v["count"] and v["examples"]]
+    if stats["failures"]:
+        why.append(f"{len(stats['failures'])} teacher failure(s) (e.g. {stats['failures'][0][:160]})")
+    asked = parse_language(language)
+    if asked is not None and stats["dropped"].get("language", {}).get("count"):
+        hint = f"the teacher does not write {asked.name}: use a model that does (e.g. --llm ollama://qwen2.5:7b) or leave out --language"
+    else:
+        hint = f"see {out_dir}/stats.json; try another --llm, more --max-chunks or a lower --min-grounded"
+    return GenerationError(f"the job kept no record of {stats['generated']} generated: {'; '.join(why) or 'nothing was generated'}", hint)
 
 
 def _knowledge(kb: str | None, out_dir: Path, paths: list[Path]) -> Any:

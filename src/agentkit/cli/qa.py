@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from agentkit.cli._common import (
     temperature_range,
     user_errors,
 )
+from agentkit.errors import AgentkitError
 from agentkit.llm.base import LLM
 
 
@@ -83,6 +85,8 @@ def ask(
         return
     if streamed is None or streamed.strip() != result.answer.strip():  # not streamed, or changed after (reasoning cut, image note)
         out.print(f"[bold]{escape(result.answer)}[/]")
+    for note in result.notes:
+        out.print(f"[dim]{escape(note)}[/]", highlight=False)
     for step in result.trace:
         for d in step.output.get("descriptions", []):
             verdict = f"described in {d['seconds']:.1f}s" if not d["error"] else "could not analyze it"
@@ -168,49 +172,108 @@ class _Teed(LLM):
 @app.command()
 @user_errors
 def demo(
-    llm: str = typer.Option(None, "--llm", "-m", help="LLM spec (default: $AGENTKIT_LLM or the embedded SmolLM2)."),
-    docs: Path = typer.Option(Path("examples/docs"), "--docs", help="Documents (a folder or a file) to build the knowledge base from."),
-    questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions", help="UTF-8 text file, one question per line."),
+    llm: str = typer.Option(None, "--llm", "-m", help="LLM spec (default: $AGENTKIT_LLM, else the embedded SmolLM2-135M)."),
+    docs: Path = typer.Option(Path("examples/docs"), "--docs", help="Documents to build the knowledge base from."),
+    questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions",
+                                   help="One question per line; '[zh-TW] question' asks for an answer in that language; # starts a comment."),
     kb: str = typer.Option(str(DEMO_KB), "--kb", help="Where to build it: a directory, chroma+http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
-    as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
+    as_json: bool = typer.Option(False, "--json", "-j", help="Print one JSON object: each question's answer, evidence span and timings."),
 ) -> None:
-    """The main job: build a knowledge base from examples/ and answer questions over it with hybrid RAG."""
-    from rich.table import Table
-
+    """The main job: build a knowledge base from examples/docs, answer each demo question with hybrid RAG, and show the
+    model's answer beside the evidence span retrieval found for it. Progress goes to stderr."""
     from agentkit import pipeline
     from agentkit.chunking import make_splitter
     from agentkit.errors import InputError
     from agentkit.llm import GenerationParams, load_llm
     from agentkit.pipeline import Answer
+    from agentkit.retrievers.evidence import evidence_span
     from agentkit.retrievers.open import is_ragflow, open_knowledge_base
 
-    if not questions.is_file():
-        raise InputError(f"no questions file at {questions}", "run from the repository root or pass --questions")
     if not docs.exists():
         raise InputError(f"no documents at {docs}", "run from the repository root or pass --docs")
-    asked = [q.strip() for q in _utf8_text(questions, "--questions").splitlines() if q.strip()]
-    if not asked:
-        raise InputError(f"{questions} holds no questions", "write one question per line")
-    model = load_llm(llm)  # cheap: a bad spec or model file fails before anything is built
+    asked = _demo_questions(questions)
+    model = load_llm(llm)  # cheap (loads on first use): a bad spec or model file fails before anything is built
     local_kb(kb)
+    started = time.perf_counter()
+    err.print(f"[bold]agentkit demo[/] 1/3 building a knowledge base from {escape(str(docs))} (embedding with all-MiniLM-L6-v2)…", highlight=False)
     # RAGFlow chunks and ranks on its side; everywhere else the demo's own splitter and hybrid retrieval apply
     base = open_knowledge_base(kb) if is_ragflow(kb) else open_knowledge_base(kb, splitter=make_splitter("markdown", chunk_size=400, chunk_overlap=0), mode="hybrid")
     report = base.ingest([docs], prune=True)
-    (err if as_json else out).print(f"[bold]knowledge base[/] {kb}: {report.documents} documents, {report.chunks_total} chunks "
-              f"({report.chunks_added} added, {report.embedded} embedded) in {report.seconds:.1f}s")
-    # Short answers keep the table readable; the tiny default model rambles when given room.
-    pipe = pipeline.create("rag", model, retriever=base, k=3).replace_step("answer", Answer(model, params=GenerationParams(max_tokens=80)))
-    results = pipe.run_many(asked)
-    how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, RRF)"
+    err.print(f"  {report.documents} documents, {report.chunks_total} chunks ({report.chunks_added} added, {report.embedded} embedded) "
+              f"in {report.seconds:.1f}s → {escape(kb)}", highlight=False)
+    threads = f", {model.n_threads} thread{'s' if model.n_threads != 1 else ''}" if hasattr(model, "n_threads") else ""
+    err.print(f"[bold]agentkit demo[/] 2/3 loading {escape(model.spec)}{threads}…", highlight=False)
+    model.warm_up()
+    err.print(f"[bold]agentkit demo[/] 3/3 answering {len(asked)} questions (retrieve 3 chunks, then the model answers)", highlight=False)
+    embed = getattr(base, "embedder", None)
+    pipes: dict[str | None, Any] = {}
+    rows = []
+    for i, (language, question) in enumerate(asked, 1):
+        err.print(f"  [{i}/{len(asked)}] {escape(question)} …", end="", highlight=False)
+        if language not in pipes:
+            # short answers keep the table readable; the tiny default model rambles when given room
+            pipes[language] = pipeline.create("rag", model, retriever=base, k=3, language=language).replace_step(
+                "answer", Answer(model, language, GenerationParams(max_tokens=80)))
+        result = pipes[language].run(question)
+        evidence = evidence_span(question, result.sources, embed.embed if embed is not None else None)
+        err.print(f" {result.timings['total']:.1f}s", highlight=False)
+        rows.append((language, result, evidence))
     if as_json:
-        _print_json({"kb": kb, "ingest": report.to_dict(), "model": model.spec, "retrieval": how, "results": [r.to_dict() for r in results]})
+        _print_json({"knowledge_base": report.to_dict(), "model": model.spec, "seconds": round(time.perf_counter() - started, 2),
+                     "answers": [{"question": r.question, "language": lang, "answer": r.answer, "notes": list(r.notes),
+                                  "evidence": ev._asdict() if ev else None, "sources": [s.to_dict() for s in r.sources], "timings": r.timings}
+                                 for lang, r, ev in rows]})
         return
-    table = Table("question", "answer", "sources (file [start:end])", "seconds", show_lines=True)
-    for r in results:
-        cites = "\n".join(f"{Path(s.source).name} [{s.start}:{s.end}]" for s in r.sources)
-        table.add_row(r.question, r.answer, cites, "\n".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
-    out.print(table)
-    out.print(f"[dim]model: {model.spec}; retrieval: {how}[/]")
+    out.print(_demo_table(rows))
+    how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, fused by RRF)"
+    out.print(f"[dim]model: {escape(model.spec)}; retrieval: {how}; {time.perf_counter() - started:.0f}s in all.\n"
+              "The evidence column is not model output: it is the sentence of the retrieved chunks that best matches the question "
+              "(agentkit.retrievers.evidence_span), with its exact span in the file."
+              + ("\nThe embedded SmolLM2-135M (135 M parameters) shows the plumbing, not good answers — it often misreads its context and "
+                 "cannot write Chinese well. Point --llm at a real model for those, e.g. --llm ollama://qwen2.5:7b (docs/models.md)."
+                 if model.spec == "llama-cpp://default" else "") + "[/]", highlight=False)
+
+
+def _demo_questions(path: Path) -> list[tuple[str | None, str]]:
+    """(language, question) per non-empty line of ``path``; ``[zh-TW] …`` sets the answer language (any usual
+    spelling of the tag; an unknown one is an error naming the line)."""
+    import re
+
+    from agentkit.errors import InputError
+    from agentkit.language import normalize_language
+
+    if not path.is_file():
+        raise InputError(f"no questions file at {path}", "run from the repository root or pass --questions")
+    asked = []
+    for number, line in enumerate(_utf8_text(path, "--questions").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        tagged = re.match(r"\[([^\]]+)\]\s*(.+)", line)
+        try:
+            asked.append((normalize_language(tagged.group(1)), tagged.group(2)) if tagged else (None, line))
+        except AgentkitError as exc:
+            raise InputError(f"{path}:{number}: {exc.message}", exc.hint) from None
+    if not asked:
+        raise InputError(f"{path} holds no question", "write one question per line")
+    return asked
+
+
+def _demo_table(rows: list[tuple[str | None, Any, Any]]) -> Any:
+    from rich.table import Table
+
+    # every header and cell escaped: "[start:end]" and model output are text, not Rich markup; "fold" wraps Chinese,
+    # which has no spaces to break at, instead of cutting it off with an ellipsis
+    table = Table(show_lines=True)
+    for header in ("#", "question", "model answer", escape("evidence span (file [start:end])"), "s"):
+        table.add_column(header, overflow="fold")
+    for i, (language, r, ev) in enumerate(rows, 1):
+        answer = escape(r.answer.strip() or "(empty)") + "".join(f"\n[dim]{escape(n)}[/]" for n in r.notes)
+        # the span's text with the file's line wrapping undone (the JSON output keeps it exact)
+        evidence = f"[dim]{escape(ev.label)}[/]\n{escape(' '.join(ev.text.split()))}" if ev else "[dim](nothing retrieved)[/]"
+        question = escape(r.question) + (f" [dim]({language})[/]" if language else "")
+        table.add_row(str(i), question, answer, evidence, f"{r.timings['total']:.1f}")
+    return table
 
 
 def _utf8_text(path: Path, flag: str) -> str:

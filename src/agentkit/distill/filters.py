@@ -67,8 +67,9 @@ def cjk_share(text: str) -> float:
 
 @dataclass(frozen=True)
 class LanguageFilter:
-    """``zh*``: question and answer mostly CJK (>= 0.3 of letters); ``en``: almost none (< 0.1). zh-TW/zh-CN
-    also reject text in the other script (OpenCC changes more than 5 % of its CJK characters)."""
+    """Question and answer written in ``language`` by ``agentkit.language``'s rule (the one pipelines and chat
+    enforce): Chinese mostly CJK, English not; zh-TW/zh-CN also reject text in the other script (OpenCC changes
+    more than 5 % of its CJK characters)."""
 
     language: str
     name = "language"
@@ -84,24 +85,18 @@ class LanguageFilter:
         return kept, dropped
 
     def _reason(self, text: str) -> str | None:
-        share = cjk_share(text)
-        if self.language.startswith("zh"):
-            if share < 0.3:
-                return f"not {self.language}: {share:.0%} CJK"
-            script = _other_script_share(text, self.language)
-            if script > 0.05:
-                return f"not {self.language}: {script:.0%} of characters are in the other Chinese script"
-        elif self.language == "en" and share >= 0.1:
-            return f"not English: {share:.0%} CJK"
+        from agentkit.language import cjk_share as units_share
+        from agentkit.language import other_script_share, parse_language, written_in
+
+        language = parse_language(self.language)
+        if language is None:
+            return None
+        if written_in(text, language) is False:
+            return f"not {language.name}: {units_share(text):.0%} CJK"
+        script = other_script_share(text, language)
+        if script > 0.05:
+            return f"not {language.name}: {script:.0%} of characters are in the other Chinese script"
         return None
-
-
-def _other_script_share(text: str, language: str) -> float:
-    from agentkit.chinese import convert
-
-    chars = _CJK.findall(text)
-    converted = convert("".join(chars), "s2t" if language == "zh-TW" else "t2s")
-    return sum(a != b for a, b in zip(chars, converted)) / len(chars) if chars else 0.0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from agentkit.distill.generate import REFUSALS, STYLES, GenerationError, Questio
 from agentkit.distill.records import PROMPT_VERSION, QARecord
 from agentkit.distill.splits import SPLIT_NAMES, split_records
 from agentkit.errors import AgentkitError, ConfigError, KnowledgeBaseError
+from agentkit.language import localized, normalize_language
 from agentkit.llm import LLM, load_llm
 from agentkit.retrievers.base import RetrievedChunk
 
@@ -108,6 +109,7 @@ class DistillConfig:
     def __post_init__(self) -> None:
         # Checked before any work starts (the CLI builds the config before ingesting documents).
         check_formats(self.formats)
+        self.language = normalize_language(self.language)  # zh_TW → zh-TW (checkpoint keys use the canonical tag); unknown tags refused
         if self.concurrency < 1:
             raise ConfigError(f"concurrency={self.concurrency} must be >= 1", "use --concurrency 1 or more")
         if not 0 <= self.refusal_ratio < 1:
@@ -226,7 +228,7 @@ class DistillJob:
                         language=self.config.language or "", teacher=self.teacher.spec)
         for q in questions:
             if style == "unanswerable":
-                refusal = REFUSALS.get(self.config.language or "en", REFUSALS["en"])
+                refusal = localized(REFUSALS, self.config.language)
                 records.append(base.replace(question=q, answer=refusal, kind="refusal"))
                 continue
             try:

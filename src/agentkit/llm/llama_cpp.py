@@ -21,10 +21,36 @@ GGUF_MAGIC = b"GGUF"
 
 @dataclass(frozen=True)
 class LlamaCppOptions:
-    """``llama-cpp://PATH?n_ctx=4096&n_threads=2``."""
+    """``llama-cpp://PATH?n_ctx=4096&n_threads=2`` (``n_threads`` is used for generation and prompt processing)."""
 
     n_ctx: int = DEFAULT_CONTEXT
     n_threads: int | None = None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (taskset, cpusets), capped by a cgroup v2 CPU quota (docker
+    --cpus) when one is set. ``os.cpu_count()`` counts the machine's CPUs, which a container often cannot use."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def default_threads(cpus: int | None = None) -> int:
+    """Half the usable CPUs, at least 1 (2 CPUs → 1, 8 → 4, 16 → 8).
+
+    llama.cpp's threads meet at a barrier after every layer and spin while they wait, so one thread that the OS
+    deschedules stalls all the others: on a busy 2-core machine 2 threads generated 0.7 tokens/s where 1 thread
+    generated 13.5 (docs/performance.md). Half the logical CPUs is about the physical cores on SMT machines —
+    hyperthreads add little to llama.cpp — and leaves room for the embedder, the OS and other work."""
+    return max(1, (cpus if cpus is not None else usable_cpus()) // 2)
 
 
 def embedded_model_path() -> Path:
@@ -61,7 +87,10 @@ def _load(path: str, n_ctx: int, n_threads: int) -> _Context:
         if key not in _loaded:
             from llama_cpp import Llama
 
-            _loaded[key] = _Context(Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0), threading.Lock())
+            # one thread count for generation and for prompt processing: under load, extra batch threads made the
+            # prompt slower, not faster (docs/performance.md)
+            _loaded[key] = _Context(Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False, seed=0),
+                                    threading.Lock())
         return _loaded[key]
 
 
@@ -89,7 +118,7 @@ class LlamaCppLLM(LLM):
             raise ConfigError(f"n_threads={n_threads} must be >= 1", "use n_threads=1 or more")
         self.model_path = path
         self.context_window = n_ctx
-        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self.spec = spec or f"llama-cpp://{path}"
 
     @classmethod

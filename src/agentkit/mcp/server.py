@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 
 from agentkit.agents import BUILTIN_ROLES, LLMAgent, Role  # noqa: E402
 from agentkit.errors import AgentkitError, ConfigError, KnowledgeBaseError  # noqa: E402
+from agentkit.language import normalize_language  # noqa: E402
 from agentkit.llm import LLM, GenerationParams, load_llm  # noqa: E402
 from agentkit.llm.base import StreamInfo  # noqa: E402
 from agentkit.mcp.runtime import CallCancelled, InterruptibleLLM, Report, run_bounded  # noqa: E402
@@ -312,9 +313,8 @@ def render_role(role: Role, text: str, language: str | None = None, context: str
 
 
 def _check_language(language: str | None) -> str | None:
-    if language is not None and (len(language) > 40 or "\n" in language):
-        raise ConfigError(f"language {language[:40]!r}... is not a language name", "pass a short name such as zh-TW, zh-CN, en or ja")
-    return language or None
+    """The canonical tag (zh_TW → zh-TW); an unknown tag is a ConfigError the client sees as the tool's error."""
+    return normalize_language(language)
 
 
 # ---- the server ------------------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def server(
     """
     from agentkit.tools import Fetcher, WebCache
 
-    options = ServerOptions(pipeline, search, allow_ingest, allow_private, timeout, max_tokens, language)
+    options = ServerOptions(pipeline, search, allow_ingest, allow_private, timeout, max_tokens, normalize_language(language))
     kbs = KnowledgeBases(parse_kb_arguments(kb), allow_missing=allow_ingest)
     backend = _Backend(kbs, llm, options)
     fetcher = Fetcher(allow_private=allow_private, cache=WebCache())
@@ -567,7 +567,7 @@ def _listing_reader(kbs: KnowledgeBases, name: str) -> Callable[[], Any]:
 
 def _add_prompts(srv: MCPServer) -> None:
     roles = BUILTIN_ROLES
-    lang = Annotated[str | None, Field(description="language rule: zh-TW, zh-CN, en, ja, or a language name")]
+    lang = Annotated[str | None, Field(description="answer language, a BCP 47 tag: zh-TW, zh-CN, en, ja (zh_TW and zh-Hant are read too)")]
 
     @srv.prompt(name=roles["question-extraction"].name, description="Find the one question inside a long message (the pipelines' question-extraction role).")
     def question_extraction(message: str, language: lang = None) -> str:

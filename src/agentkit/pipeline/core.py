@@ -45,6 +45,9 @@ class QAState:
     images: tuple[str, ...] = ()
     #: what the vision model said about each image (or why it could not), in the order of ``images``
     descriptions: tuple[ImageDescription, ...] = ()
+    #: what the reader of the answer should know about it, kept out of the answer's text (e.g. the model did not
+    #: follow the language rule); ``ask`` prints them under the answer
+    notes: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> QAState:
         return dataclasses.replace(self, **changes)
@@ -96,6 +99,7 @@ class RunResult:
     trace: tuple[StepRecord, ...]
     pipeline: str = ""
     reasoning: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def timings(self) -> dict[str, float]:
@@ -119,6 +123,7 @@ class RunResult:
             "timings": self.timings,
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
             "reasoning": self.reasoning,
+            "notes": list(self.notes),
             "trace": [r.to_dict() for r in self.trace],
         }
 
@@ -214,7 +219,7 @@ class Pipeline:
 
     def _finish(self, state: QAState, trace: list[StepRecord]) -> RunResult:
         sources = state.sources or state.contexts
-        return RunResult(state.question, state.answer, sources, tuple(trace), self.name, state.reasoning)
+        return RunResult(state.question, state.answer, sources, tuple(trace), self.name, state.reasoning, state.notes)
 
     def run(self, question: str, images: Sequence[str | Path] = ()) -> RunResult:
         """Run every step over ``question`` (and the attached ``images``, for steps that read them)."""

@@ -13,6 +13,7 @@ from typing import Any
 from agentkit.agents import KEYWORD_EXTRACTION, QA, QUESTION_EXTRACTION, ContextBlock, LLMAgent
 from agentkit.agents.llm_agent import AgentOutput
 from agentkit.errors import ConfigError
+from agentkit.language import wrong_language_note
 from agentkit.llm import LLM, GenerationParams
 from agentkit.pipeline.core import QAState
 from agentkit.retrievers.base import Retriever
@@ -151,11 +152,13 @@ class Answer:
     """Answers the question over ``contexts`` fitted to the window (sets ``answer`` and ``sources``).
 
     Image descriptions (``DescribeImage``) enter as system messages; the note of an image that could not be
-    analyzed is appended to the answer, so the fallback is visible wherever the answer goes."""
+    analyzed is appended to the answer, so the fallback is visible wherever the answer goes. ``language`` is enforced
+    by the agent (Chinese converted to the asked script); an answer still in another language after a retry gets a
+    note in ``notes``, not in its text (distillation must not store the note as part of an answer)."""
 
     name = "answer"
     reads = ("question",)
-    writes = ("answer", "reasoning", "sources")
+    writes = ("answer", "reasoning", "sources", "notes")
 
     def __init__(self, llm: LLM | str | None = None, language: str | None = None, params: GenerationParams | None = None) -> None:
         self.agent = LLMAgent.from_role(QA, llm, language=language, params=params or GenerationParams(max_tokens=192))
@@ -178,7 +181,8 @@ class Answer:
         # Sources are the contexts that actually reached the prompt, in order (cut ones keep their span).
         used = state.contexts[: len(out.context_used)]
         answer = "\n".join([out.text] + [d.note for d in state.descriptions if d.note])
-        return _with_output(state, out, answer=answer, reasoning=out.reasoning, sources=used)
+        notes = state.notes + ((wrong_language_note(self.agent.language),) if out.language_missed else ())
+        return _with_output(state, out, answer=answer, reasoning=out.reasoning, sources=used, notes=notes)
 
 
 def _overlap(text: str, reference: str) -> float:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentkit.agents import Role, language_rule
+from agentkit.agents import Role
 from agentkit.agents.llm_agent import fence
 from agentkit.errors import AgentkitError, ConfigError
+from agentkit.language import enforce, language_rule, localized, normalize_language
 from agentkit.llm import LLM, Usage
 from agentkit.vision.base import DEFAULT_VISION_PARAMS, VisionModel
 from agentkit.vision.image import ImageInfo, ImageLimits, PreparedImage, prepare_image
@@ -85,7 +86,7 @@ class ImageDescriber:
             raise ConfigError("the image-description role needs a description and a task", "e.g. DESCRIBE_IMAGE.replace(task='...')")
         self.vision = load_vision(vision)
         self.role = role
-        self.language = language
+        self.language = normalize_language(language)  # zh_TW, zh-Hant … read; unknown tags refused here
         self.params = DEFAULT_VISION_PARAMS.replace(timeout=float(timeout), max_tokens=max_tokens)
         self.limits = limits or ImageLimits()
 
@@ -118,10 +119,12 @@ class ImageDescriber:
             return self._failed(prepared.info, exc.message)
         if not completion.text.strip():
             return self._failed(prepared.info, "the vision model returned no description", completion.seconds, completion.usage)
-        return ImageDescription(prepared.info, completion.text.strip(), self.vision.spec, completion.seconds, usage=completion.usage)
+        text = enforce(completion.text.strip(), self.language)  # the script rule: Simplified → Traditional under zh-TW
+        return ImageDescription(prepared.info, text.text if text.action == "converted" else completion.text.strip(), self.vision.spec, completion.seconds,
+                                usage=completion.usage)
 
     def _failed(self, info: ImageInfo, reason: str, seconds: float = 0.0, usage: Usage | None = None) -> ImageDescription:
-        note = FALLBACK_NOTES.get(self.language or "en", FALLBACK_NOTES["en"]).format(name=info.name, reason=reason)
+        note = localized(FALLBACK_NOTES, self.language).format(name=info.name, reason=reason)
         return ImageDescription(info, "", self.vision.spec, seconds, reason, note, usage or Usage())
 
     def to_dict(self) -> dict[str, Any]:
