@@ -32,8 +32,8 @@ ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **ENV, **(extra or {})}
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = os.pathsep.join([str(ROOT / "src"), str(ROOT / "benchmarks")])  # benchmarks/: modules that worker processes import
+    env["PYTHONPATH"] = paths + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _harness as h  # noqa: E402
+import _harness as h
 
 BACKENDS = {"torch": "sentence-transformers://default?backend=torch", "onnx": "sentence-transformers://default?backend=onnx",
             "onnx-int8": "sentence-transformers://default?backend=onnx&quantize=int8"}
@@ -30,7 +30,8 @@ def texts(quick: bool) -> tuple[list[str], list[str]]:
     splitter = make_splitter("recursive", chunk_size=800, chunk_overlap=100, separators=h.SEPARATORS)
     chunks = [c.text for _, t in h.english_texts(quick) for c in splitter.split(t)]
     chunks += [c.text for c in make_splitter("recursive", chunk_size=800, chunk_overlap=100).split(h.chinese_text(20_000))]
-    questions = [row["question"] for row in csv.DictReader(open(h.DATA / "questions_df.csv", encoding="utf-8"))][:100]
+    with open(h.DATA / "questions_df.csv", encoding="utf-8") as f:
+        questions = [row["question"] for row in csv.DictReader(f)][:100]
     return (chunks[:300] if quick else chunks), questions
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _harness as h  # noqa: E402
+import _harness as h
 
 SIDES = ("agentkit", "langchain")
 # The ONNX export (made once, then reused: a one-time cost per model) lives in this persistent cache dir;
@@ -48,7 +48,8 @@ def scale_base(quick: bool) -> list[Path]:
 
 
 def questions(n: int = 100) -> list[str]:
-    return [row["question"] for row in csv.DictReader(open(h.DATA / "questions_df.csv", encoding="utf-8"))][:n]
+    with open(h.DATA / "questions_df.csv", encoding="utf-8") as f:
+        return [row["question"] for row in csv.DictReader(f)][:n]
 
 
 def digest(texts: list[str]) -> str:
@@ -116,12 +117,14 @@ def child_query(side: str, store: Path, embedder_spec: str, cache_file: Path, ou
         # one fresh embedding cache per mode: the second mode must not find the first one's query vectors
         kbs = {mode: agentkit_kb(store, embedder_spec, cache_file.with_name(f"{cache_file.stem}-{mode}.sqlite")) for mode in ("dense", "hybrid")}
         modes = {mode: (lambda q, kb=kb, mode=mode: kb.retrieve(q, 5, mode=mode)) for mode, kb in kbs.items()}
-        texts = lambda found: [c.text for c in found]  # noqa: E731
+        def texts(found: list[Any]) -> list[str]:
+            return [c.text for c in found]
     else:
         _, embed = langchain_parts()
         vs = langchain_store(store, embed)
         modes = {"dense": lambda q: vs.similarity_search(q, k=5)}
-        texts = lambda found: [d.page_content for d in found]  # noqa: E731
+        def texts(found: list[Any]) -> list[str]:
+            return [d.page_content for d in found]
     top: dict[str, list[str]] = {}
     for mode, fn in modes.items():
         fn("a warm-up question that is not among the measured ones")
@@ -173,7 +176,9 @@ def main() -> None:
     if args.child:
         return child(args.child)
 
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     work = Path(tempfile.mkdtemp(prefix="agentkit-bench-retrieval-"))
     files = corpus(args.quick)
     mb = sum(f.stat().st_size for f in files) / 1e6

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _harness as h  # noqa: E402
+import _harness as h
 
 CJK_SEPARATORS = ["\n\n", "\n", "。", "！", "？", ".", "?", "!", "；", "，", "、", " ", ""]
 SIDES = ("agentkit", "langchain", "chonkie")
@@ -85,7 +85,8 @@ def main() -> None:
     for lang in ("en", "zh"):
         for size, overlap in ((800, 100), (800, 0)):
             sides = [s for s in SIDES if not (s == "chonkie" and overlap)]
-            jobs = {s: (lambda r, s=s: h.run_child(Path(__file__), [s, lang, str(size), str(overlap), str(args.reps), "1" if args.quick else "0"])) for s in sides}
+            argv = {s: [s, lang, str(size), str(overlap), str(args.reps), "1" if args.quick else "0"] for s in sides}
+            jobs = {s: (lambda r, a=argv[s]: h.run_child(Path(__file__), a)) for s in sides}
             res = h.interleaved(jobs, args.runs, lambda m: print(m, file=sys.stderr, flush=True))
             ours = h.med(res["agentkit"], "cpu_s")
             if res["agentkit"][0]["digest"] != res["langchain"][0]["digest"]:

@@ -5,9 +5,9 @@ splitters share: a chunk never exceeds ``chunk_size`` in its unit, and no cut fa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from itertools import accumulate, pairwise
 from operator import add

@@ -112,7 +112,7 @@ class RecursiveSplitter(Splitter):
             return self._walk(text, bounds, rest, allowed, inner)
         pieces = pieces_of(text, start, end, sep, cut_allowed, sep in CLOSING_SEPARATORS)
         measure = self._measure(text, inner)
-        sizes = [b - a for a, b in pieces] if self.size_unit == "chars" else [measure(a, b) for a, b in pieces]
+        sizes = [measure(a, b) for a, b in pieces]
         limit = self.chunk_size
         out: list[tuple[int, int]] = []
         done = 0  # pieces[done:] are not handled yet

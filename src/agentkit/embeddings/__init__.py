@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agentkit.embeddings.backends import OllamaEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder, minilm_path
 from agentkit.cache_dir import default_cache_dir
+from agentkit.embeddings.backends import OllamaEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder, minilm_path
 from agentkit.embeddings.base import CachedEmbedder, Embedder, normalize
 from agentkit.embeddings.onnx import OnnxEmbedder
 from agentkit.errors import ConfigError

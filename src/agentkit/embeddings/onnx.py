@@ -119,12 +119,13 @@ def _export(model_dir: Path, out: Path, quantize: Quantize) -> dict[str, Any]:
     if quantize == "int8":
         _quantize_int8(raw, out / "model.onnx")
         raw.unlink()
+    max_length = int(model.max_seq_length or model.tokenizer.model_max_length)
     tokenizer = model.tokenizer.backend_tokenizer
     tokenizer.no_padding()  # batches are padded here, per batch, after sorting by length
-    tokenizer.enable_truncation(int(model.max_seq_length))
+    tokenizer.enable_truncation(max_length)
     tokenizer.save(str(out / "tokenizer.json"))
     get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return {"dimension": int(get()), "max_seq_length": int(model.max_seq_length), "inputs": inputs, "quantize": quantize,
+    return {"dimension": int(get() or 0), "max_seq_length": max_length, "inputs": inputs, "quantize": quantize,
             "source": str(model_dir.resolve()), "recipe": RECIPE, "pad_id": int(model.tokenizer.pad_token_id or 0)}
 
 
