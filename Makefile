@@ -164,9 +164,17 @@ test-core:
 	$(CORE_VENV)/bin/pip install -q . pytest
 	AGENTKIT_CORE_ONLY=1 $(CORE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/core_only
 
+# Every side-by-side comparison of benchmarks/README.md, each printing its own table (paste-ready). QUICK=1 runs the
+# small subsets (minutes instead of about an hour on 2 cores); RUNS sets the fresh processes per side.
+QUICK ?=
+RUNS ?= 3
+BENCH_FLAGS := $(if $(QUICK),--quick)
 bench: install
+	$(BIN)/python benchmarks/splitting.py $(BENCH_FLAGS) --runs $(RUNS)
+	$(BIN)/python benchmarks/embedders.py $(BENCH_FLAGS) --runs $(RUNS)
+	$(BIN)/python benchmarks/retrieval.py $(BENCH_FLAGS) --runs $(RUNS) --plot benchmarks/scaling.png
+	$(BIN)/python benchmarks/distill.py $(BENCH_FLAGS) --runs $(if $(QUICK),1,2)
 	$(BIN)/python benchmarks/overhead.py
-	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/fetch.py
 
 # The issue's "done when" configuration: recursive 200-token chunks, no overlap, MiniLM, all five corpora.

@@ -252,3 +252,54 @@ def test_markdown_hash_lines_in_code_blocks_are_not_headings():
     # the paragraph splitter does not open a section at a commented line either
     para = make_splitter("paragraph", chunk_size=200).split(code)
     assert [c.text for c in para] == [code]
+
+
+# ---- the fast paths of recursive splitting compute what the step-by-step rules compute ---------------------------
+
+
+def _merge_step_by_step(pieces, sizes, chunk_size, chunk_overlap):
+    """LangChain's ``_merge_splits`` rule, one piece at a time (what ``merge_pieces`` computed before it used
+    binary search)."""
+    out, window, total = [], [], 0
+    for i, size in enumerate(sizes):
+        if total + size > chunk_size and window:
+            out.append((pieces[window[0]][0], pieces[window[-1]][1]))
+            while window and (total > chunk_overlap or total + size > chunk_size):
+                total -= sizes[window.pop(0)]
+        window.append(i)
+        total += size
+    if window:
+        out.append((pieces[window[0]][0], pieces[window[-1]][1]))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(sizes=st.lists(st.integers(0, 35), max_size=40), chunk_size=st.integers(1, 30), overlap_share=st.floats(0, 0.99))
+def test_merge_pieces_matches_the_step_by_step_rule(sizes, chunk_size, overlap_share):
+    from agentkit.chunking.base import merge_pieces
+
+    overlap = int(overlap_share * chunk_size)
+    pieces = [(i, i + 1) for i in range(len(sizes))]
+    assert merge_pieces(pieces, sizes, chunk_size, overlap) == _merge_step_by_step(pieces, sizes, chunk_size, overlap)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=RICH_TEXT, size=st.integers(5, 60), overlap_share=st.floats(0, 0.9))
+def test_recursive_fast_path_equals_the_general_path(text, size, overlap_share):
+    """Plain text takes the fast path (cuts by str.split, chunks by binary search over piece bounds); a rule
+    that allows every cut forces the general path (one position and one piece at a time). Same spans."""
+    splitter = make_splitter("recursive", chunk_size=size, chunk_overlap=int(overlap_share * size))
+    plain = text.replace("\u0301", "").replace("\u0303", "").replace("\r", "")  # keep inner positions empty when possible
+    for t in (text, plain):
+        assert splitter.spans(t) == splitter._spans(t, lambda sep, pos: True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=RICH_TEXT, repeat=st.integers(1, 120))
+def test_joining_runs_match_the_regex_on_short_and_long_texts(text, repeat):
+    """Long texts are classified through the per-code-point table, short ones by the regex itself."""
+    from agentkit.chunking.base import _JOINING_RUN, _joining_runs
+
+    long = (text + "x") * repeat * 200  # past the table threshold for most draws
+    for t in (text, long):
+        assert _joining_runs(t) == [m.span() for m in _JOINING_RUN.finditer(t)]

@@ -370,3 +370,49 @@ def test_vectors_of_another_dimension_never_reach_the_collection(tmp_path, docs)
     with pytest.raises(KnowledgeBaseError, match="64-dimensional"):
         kb.ingest([docs])
     assert make_kb(tmp_path / "kb").count() == 0
+
+
+def test_dense_queries_do_not_count_the_collection_each_time(tmp_path, docs, monkeypatch):
+    """count() is a round trip per query (a millisecond with an embedded Chroma, more with a server); only the
+    first query of a knowledge base whose embedder is not loaded yet needs it (an empty one answers [])."""
+    kb = make_kb(tmp_path / "kb")
+    kb.ingest([docs])
+    fresh = make_kb(tmp_path / "kb")
+    counts = []
+    original = type(fresh)._existing_collection
+
+    def counting_collection(self):
+        col = original(self)
+        if col is not None and not hasattr(col, "_counted"):
+            real = col.count
+            object.__setattr__(col, "count", lambda: counts.append(1) or real())
+            object.__setattr__(col, "_counted", True)
+        return col
+
+    monkeypatch.setattr(type(fresh), "_existing_collection", counting_collection)
+    for q in ["Mars moons", "Jupiter", "red planet", "Phobos", "Deimos"]:
+        assert fresh.retrieve(q, 3, mode="dense")
+    assert counts == [1]  # the first query, before the embedder is loaded
+
+
+def test_a_failed_store_stops_the_ingest_and_raises(tmp_path, docs, monkeypatch):
+    """Storing runs on a worker thread while the next batch is embedded: its error must still reach the caller,
+    and no later batch may be stored after it."""
+    from agentkit.retrievers import knowledge_base
+
+    monkeypatch.setattr(knowledge_base, "_BATCH", 1)
+    kb = make_kb(tmp_path / "kb")
+    col = kb._collection_for_write(kb.embedder)
+    stored = []
+    real_upsert = col.upsert
+
+    def failing_upsert(**kwargs):
+        if stored:
+            raise RuntimeError("disk full")
+        stored.append(kwargs["ids"])
+        return real_upsert(**kwargs)
+
+    object.__setattr__(col, "upsert", failing_upsert)
+    with pytest.raises(RuntimeError, match="disk full"):
+        kb.ingest([docs])
+    assert kb.count() == 1

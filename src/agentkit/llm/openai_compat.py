@@ -42,6 +42,9 @@ class OpenAICompatLLM(LLM):
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         self.context_window = context_window
         self.spec = spec or f"openai://{self.base_url.split('://', 1)[1]}#{model}"
+        # How this server takes a JSON schema: OpenAI's and vLLM's "json_schema" form, or llama-cpp-python's
+        # {"type": "json_object", "schema": ...} — learnt from the first refusal, then kept.
+        self._schema_form = "json_schema"
 
     @classmethod
     def from_spec(cls, spec: Spec, options: OpenAIOptions) -> OpenAICompatLLM:
@@ -99,18 +102,36 @@ class OpenAICompatLLM(LLM):
         if params.tools:
             body["tools"] = [{"type": "function", "function": t} for t in params.tools]
         if params.json_schema and not params.tools:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}}
+            if self._schema_form == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": params.json_schema}
+            else:
+                body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}}
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def _refuses_schema_form(self, body: dict[str, Any], response: httpx.Response) -> bool:
+        """Whether this refusal is about the "json_schema" form of ``response_format`` (llama-cpp-python's
+        server answers 500 "Input should be 'text' or 'json_object'"): then the other form is worth one try."""
+        sent = (body.get("response_format") or {}).get("type") == "json_schema"
+        return sent and response.status_code >= 400 and "response_format" in response.text and "json_object" in response.text
+
     def _stream(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
+        try:
+            yield from self._stream_once(messages, params, info)
+        except _SchemaFormRefused:
+            self._schema_form = "json_object"
+            yield from self._stream_once(messages, params, info)
+
+    def _stream_once(self, messages: list[Message], params: GenerationParams, info: StreamInfo) -> Iterator[str]:
         body = self._body(messages, params, stream=True)
         partial_calls: dict[int, dict[str, Any]] = {}
         try:
             with httpx.stream("POST", self.base_url + "/chat/completions", json=body, headers=self._headers(), timeout=params.timeout) as response:
                 if response.status_code >= 400:
                     response.read()
+                    if self._refuses_schema_form(body, response):
+                        raise _SchemaFormRefused
                     _raise_for_status(response, self.base_url)
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
@@ -136,6 +157,10 @@ class OpenAICompatLLM(LLM):
             raise LLMTimeoutError(f"{self.base_url} did not answer within {params.timeout} s", "raise the timeout or lower max_tokens") from None
         except httpx.HTTPError as exc:
             raise BackendUnavailableError(f"cannot reach {self.base_url}: {exc}", "start the server or fix the URL in the spec") from None
+
+
+class _SchemaFormRefused(Exception):
+    """Raised before anything was yielded: the server wants the other form of ``response_format``."""
 
 
 def _accumulate_tool_call(partial: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,9 @@ from agentkit.spec import Spec
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES = ("dense", "bm25", "hybrid")
 DEFAULT_COLLECTION = "agentkit"
-_BATCH = 1024  # chunks per embed/upsert call: keeps memory flat and progress moving
+# Chunks per embed/upsert call: keeps memory flat and progress moving, and small enough that storing one batch
+# overlaps embedding the next (the embedder sorts each batch by length, so it pads little even at this size).
+_BATCH = 256
 
 
 def chunk_id(source: str, chunk: Chunk) -> str:
@@ -275,24 +278,10 @@ class KnowledgeBase:
             report.unchanged_documents += not new and not stale
         for source in emptied:  # an emptied file has no chunks now: its old ones are stale
             plans.append((None, [], [], sorted(col.get(where={"source": source}, include=[])["ids"])))
-        # Embed across documents in large batches: sentence-transformers sorts each batch by length,
-        # so bigger batches pad less. Stale chunks go only after all new ones are in, so a failure
-        # never leaves a file with no chunks.
+        # Embed across documents (one file's chunks are often fewer than a batch). Stale chunks go only
+        # after all new ones are in, so a failure never leaves a file with no chunks.
         pending = [(doc, cid, c) for doc, new, _, _ in plans if doc is not None for cid, c in new]
-        dimension = (col.metadata or {}).get("dimension")
-        for b in range(0, len(pending), _BATCH):
-            batch = pending[b:b + _BATCH]
-            vectors = embedder.embed([c.text for _, _, c in batch])  # type: ignore[union-attr]
-            if dimension is not None and vectors.shape[1] != dimension:
-                raise KnowledgeBaseError(f"the embedder returned {vectors.shape[1]}-dimensional vectors, the knowledge base holds {dimension}", "check the embedder spec")
-            col.upsert(
-                ids=[cid for _, cid, _ in batch],
-                embeddings=vectors.tolist(),
-                documents=[c.text for _, _, c in batch],
-                metadatas=[self._metadata(doc, c, tags) for doc, _, c in batch],
-            )
-            if progress:
-                progress(b + len(batch), len(pending))
+        self._embed_and_store(col, embedder, pending, tags, progress)
         for planned, new, retag, stale in plans:
             if retag and planned is not None:
                 col.update(ids=[i for i, _ in retag], metadatas=[self._metadata(planned, c, tags, clear_tags=True) for _, c in retag])
@@ -312,6 +301,38 @@ class KnowledgeBase:
         report.embedded = (embedder.computed - computed_before) if isinstance(embedder, CachedEmbedder) else report.chunks_added
         report.seconds = time.perf_counter() - started
         return report
+
+    def _embed_and_store(self, col: Any, embedder: Embedder | None, pending: list[tuple[Document, str, Chunk]], tags: Sequence[str],
+                         progress: Callable[[int, int], None] | None) -> None:
+        """Embed ``pending`` in batches and upsert each; the upsert of one batch runs on a worker thread while
+        the next batch is embedded (both release the GIL), at most one upsert in flight. The first error
+        stops the loop and is raised after the upsert in flight has finished."""
+        if not pending or embedder is None:
+            return
+        dimension = (col.metadata or {}).get("dimension")
+
+        def store(batch: list[tuple[Document, str, Chunk]], vectors: Any, done: int) -> None:
+            col.upsert(
+                ids=[cid for _, cid, _ in batch],
+                embeddings=vectors,
+                documents=[c.text for _, _, c in batch],
+                metadatas=[self._metadata(doc, c, tags) for doc, _, c in batch],
+            )
+            if progress:
+                progress(done, len(pending))
+
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            in_flight: Future[None] | None = None
+            for b in range(0, len(pending), _BATCH):
+                batch = pending[b:b + _BATCH]
+                vectors = embedder.embed([c.text for _, _, c in batch])
+                if dimension is not None and vectors.shape[1] != dimension:
+                    raise KnowledgeBaseError(f"the embedder returned {vectors.shape[1]}-dimensional vectors, the knowledge base holds {dimension}", "check the embedder spec")
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = writer.submit(store, batch, vectors, b + len(batch))
+            if in_flight is not None:
+                in_flight.result()
 
     def _split(self, doc: Document) -> list[Chunk]:
         splitter = self.splitter
@@ -387,11 +408,12 @@ class KnowledgeBase:
 
     def dense(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[RetrievedChunk]:
         col = self._existing_collection()
-        n = min(k, self.count())
-        if col is None or n == 0:
+        # An empty knowledge base answers [] without loading its embedder (which may not even load here). Once
+        # the embedder is loaded, no count() per query: Chroma returns fewer than n_results when it holds fewer.
+        if col is None or (self._embedder is None and self.count() == 0):
             return []
         vector = self.embedder.embed([query])[0]
-        res = col.query(query_embeddings=[vector.tolist()], n_results=n, where=to_chroma_where(where), include=["documents", "metadatas", "distances"])
+        res = col.query(query_embeddings=[vector.tolist()], n_results=k, where=to_chroma_where(where), include=["documents", "metadatas", "distances"])
         out = []
         for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
             score = 1.0 - float(dist)
