@@ -18,7 +18,7 @@ from agentkit.cli._common import DEMO_KB, _csv_list, _needs, _print_json, _progr
 @user_errors
 def distill(
     paths: list[Path] = typer.Argument(None, help="Documents or folders to ingest into OUT/kb (or use --kb)."),
-    out_dir: Path = typer.Option(..., "--out", help="Output folder: exports, stats.json, checkpoint.jsonl, lengths.png."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: exports, stats.json, run.json, report.png, checkpoint.jsonl."),
     kb: str = typer.Option(None, "--kb", help="A knowledge base instead of (or to ingest PATHS into): a directory, http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     formats: str = typer.Option("alpaca,sharegpt,messages,mlx,hf", "--formats", help="alpaca,sharegpt,messages,mlx,hf,completion."),
     llm: str = typer.Option(None, "--llm", help="Teacher LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
@@ -30,9 +30,17 @@ def distill(
     seed: int = typer.Option(0, "--seed"),
     concurrency: int = typer.Option(1, "--concurrency"),
     language: str = typer.Option(None, "--language", help="Output language, e.g. zh-TW, en (also filters on it)."),
-    system: str = typer.Option("", "--system", help="System prompt / persona stored with every record."),
-    refusal_ratio: float = typer.Option(0.0, "--refusal-ratio", help="Share of chunks that also yield 'not in the documents' examples."),
+    system: str = typer.Option("", "--system", help="System prompt / persona: the teacher answers under it, and every record keeps it."),
+    refusal_ratio: float = typer.Option(0.0, "--refusal-ratio", help="Share of chunks that also yield 'not in the documents' examples (kept only when retrieval confirms the answer is absent)."),
     min_grounded: float = typer.Option(0.5, "--min-grounded", help="Lexical groundedness threshold (share of answer words found in its context)."),
+    recipe: str = typer.Option("qa", "--recipe", help="qa (question → RAG answer) or raft (documents + question → reasoning with verified quotes, <ANSWER>: ...)."),
+    oracle_rate: float = typer.Option(0.8, "--oracle-rate", help="raft: share of rows that show the oracle chunk (RAFT's P); the others teach abstention."),
+    distractors: int = typer.Option(3, "--distractors", help="raft: distractor chunks per row (the question's nearest chunks that are not the oracle)."),
+    answer_format: str = typer.Option("cot", "--answer-format", help="raft: cot (reasoning with ##begin_quote## quotes, then <ANSWER>:) or answer (final answer only)."),
+    dedup_numbers: bool = typer.Option(True, "--dedup-numbers/--no-dedup-numbers", help="Drop rows equal up to their digits in question and answer."),
+    novelty: float = typer.Option(0.7, "--novelty", help="Drop a question whose ROUGE-L with a kept one is >= this, unless the answers differ (0: off)."),
+    dedup_embedding: float = typer.Option(None, "--dedup-embedding", help="Also drop questions whose embedding cosine with a kept one is >= this (e.g. 0.95)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Ask the teacher again where an earlier run failed (timeouts are retried anyway)."),
     as_json: bool = typer.Option(False, "--json", help="Print stats.json."),
 ) -> None:
     """Generate a de-duplicated, split QA dataset from documents with a teacher model."""
@@ -46,7 +54,8 @@ def distill(
 
         raise InputError("nothing to distill", "pass document paths or --kb DIR")
     config = DistillConfig(_csv_list(formats), questions_per_chunk, _csv_list(styles), max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
-                           grounded_threshold=min_grounded)
+                           grounded_threshold=min_grounded, retry_failed=retry_failed, recipe=recipe, oracle_rate=oracle_rate, distractors=distractors,
+                           answer_format=answer_format, dedup_numbers=dedup_numbers, novelty=novelty or None, embedding_dedup=dedup_embedding)
     # --kb opens like every other command's (ragflow:// included); without it the KB lives in OUT/kb
     knowledge = open_knowledge_base(kb) if kb else KnowledgeBase(out_dir / "kb")
     skipped = knowledge.ingest(paths).skipped if paths else []
@@ -68,7 +77,11 @@ def distill(
               f"failures: {len(stats['failures'])}", highlight=False)
     out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
               + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
-    out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+    quality = stats["quality"]
+    rates = {"grounded": quality["groundedness"]["kept"], "duplicates": quality["duplicate_rate"], "refusal precision": quality["refusals"]["precision"]}
+    rates |= {"oracle rate": quality["raft"]["oracle_rate"]} if "raft" in quality else {}
+    out.print("quality: " + ", ".join(f"{k} {v:.0%}" for k, v in rates.items() if v is not None), highlight=False)
+    out.print(f"[dim]{out_dir}/stats.json, {out_dir}/report.png, {out_dir}/run.json, exports in {out_dir}[/]")
 
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Tools for QA datasets in JSONL (alpaca, sharegpt, messages, prompt/completion).")
