@@ -78,6 +78,9 @@ def test_length_counts_a_cjk_character_as_a_word() -> None:
     kept, dropped = LengthFilter()(records)
     assert [r.question for r in kept] == ["玉山有多高？", "How tall is Yushan?"]
     assert units("玉山有多高？") == 5 and units("How tall is Yushan?") == 4 and "units" in dropped[0][1]
+    from agentkit.distill import parse_questions
+
+    assert parse_questions('{"questions": ["玉山多高？", "Why?", "What is X?"]}', 5) == ["玉山多高？", "What is X?"]  # 4 characters, a whole question
 
 
 def test_numbers_dedup_compares_question_and_answer() -> None:
@@ -284,7 +287,7 @@ def test_raft_rows_have_verified_quotes_and_the_configured_oracle_rate(tmp_path)
     stats = report.stats
     assert stats["dropped"]["quotes"]["count"] == 1 and "quote not in its chunk" in stats["dropped"]["quotes"]["examples"][0]["reason"]
     raft = stats["quality"]["raft"]
-    assert raft["rows"] == 6 and raft["with_oracle"] == 3 and raft["oracle_rate"] == 0.5  # round(0.5 × 6), exactly
+    assert raft["rows"] == 6 and raft["with_oracle"] == 3 and raft["oracle_rate"] == raft["configured_oracle_rate"] == 0.5  # round(0.5 × 6), exactly
     rows = [json.loads(line) for line in (out / "alpaca" / "train.jsonl").read_text(encoding="utf-8").splitlines()]
     by_question = {r["instruction"].rsplit("\n", 1)[-1]: r for r in rows}
     assert len(rows) == 6 and set(by_question) == {q for _, q, _ in FACTS.values()} - {"Who first mapped Tor?"}
@@ -346,6 +349,16 @@ def test_raft_resume_is_byte_identical_and_free(tmp_path) -> None:  # type: igno
     assert second.llm_calls == 0 and again.calls == [] and after == before
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.8, 1.0])
+def test_the_oracle_goes_to_exactly_the_configured_share_of_rows(rate: float) -> None:
+    from agentkit.distill.raft import gets_oracle
+
+    records = [rec(f"Question number {i}?", f"Answer {i}.", chunk=f"c{i}") for i in range(10)]
+    chosen = gets_oracle(records, rate, seed=3)
+    assert len(chosen) == round(rate * 10) and chosen == gets_oracle(records[::-1], rate, seed=3)  # the same rows whatever the order
+    assert 0 < rate < 1 and chosen != gets_oracle(records, rate, seed=4) or rate in (0.0, 1.0)  # the seed picks which
+
+
 def test_raft_options_are_checked() -> None:
     for bad in ({"recipe": "rafts"}, {"oracle_rate": 1.5}, {"distractors": -1}, {"answer_format": "essay"}, {"novelty": 2.0}):
         with pytest.raises(ConfigError):
@@ -358,3 +371,30 @@ def test_cli_distill_raft_options(tmp_path) -> None:  # type: ignore[no-untyped-
     help_text = run_cli("distill", "--help").stdout
     for option in ("--recipe", "--oracle-rate", "--distractors", "--answer-format", "--no-dedup-numbers", "--novelty", "--dedup-embedding", "--retry-failed"):
         assert option in help_text
+
+
+@pytest.mark.slow
+def test_cli_distill_raft_with_the_embedded_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "planets.md").write_text("# Planets\n\nJupiter is the largest planet in the Solar System. It has 95 known moons.\n\n"
+                                     "Mars is called the red planet because iron oxide covers its surface.\n", encoding="utf-8")
+    (docs / "tea.md").write_text("Green tea is brewed with water at about 80 degrees Celsius for two minutes.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["distill", str(docs), "--out", str(out), "--recipe", "raft", "--distractors", "1", "--oracle-rate", "0.5", "--questions-per-chunk", "2",
+            "--min-grounded", "0", "--split", "1,0,0", "--formats", "alpaca,messages", "--refusal-ratio", "0.5", "--json"]
+    proc = run_cli(*args, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert stats["recipe"] == "raft" and stats["generated"] >= 1
+    assert sum(v["count"] for name, v in stats["dropped"].items() if name != "refusal-check") + stats["kept"] >= stats["generated"]
+    if stats["kept"]:  # whatever a 135M teacher managed: every oracle row's quotes are in its documents
+        for line in (out / "alpaca" / "train.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            documents = re.findall(r"<DOCUMENT>(.*?)</DOCUMENT>", row["instruction"], re.DOTALL)
+            assert documents and "<ANSWER>:" in row["output"]
+            assert not unverified(parse(row["output"]).quotes, documents)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.json*") if p.name != "checkpoint.jsonl"}
+    rerun = run_cli(*args, timeout=1200)
+    assert rerun.returncode == 0 and json.loads(rerun.stdout) == stats
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.json*") if p.name != "checkpoint.jsonl"} == before

@@ -67,6 +67,9 @@ def test_bootstrap_intervals_are_seeded_percentiles_and_the_change_is_paired() -
     assert changes[1]["exact"].delta == 0.5 and changes[1]["exact"].low == pytest.approx(1 - high) and changes[1]["exact"].significant
     assert changes[1]["exact"].pct == pytest.approx(100.0) and changes[1]["exact"].to_dict()["ci"][0] > 0
     assert bootstrap([_report("base", [0.0] * 20 + [1.0] * 20), better], resamples=1000, seed=7)[0]["exact"] == changes[1]["exact"]  # seeded
+    one = [_report("base", [0.0]), _report("tuned", [1.0])]
+    single = bootstrap(one)[0]["exact"]  # one record: no interval, never "significant"
+    assert single.delta == 1.0 and not single.significant and single.to_dict()["ci"] == [None, None] and one[0].to_dict()["intervals"]["exact"] == [None, None]
     assert format_interval(0.5, (0.35, 0.65)) == "0.500 [0.350, 0.650]" and format_interval(0.1, (-0.02, 0.2), signed=True) == "+0.100 [-0.020, +0.200]"
 
 

@@ -30,7 +30,7 @@ from agentkit.distill.export import check_formats, export
 from agentkit.distill.filters import JudgeGroundedness, default_filters, run_filters
 from agentkit.distill.generate import REFUSALS, STYLES, GenerationError, QuestionGenerator, clean_answer
 from agentkit.distill.neighbours import partners
-from agentkit.distill.raft import RAFT_ANSWERER, RAFT_VERSION, AbsentCheck, RaftSettings, build_rows
+from agentkit.distill.raft import RAFT_ANSWERER, RAFT_VERSION, AbsentFromDocuments, RaftSettings, build_rows
 from agentkit.distill.records import PROMPT_VERSION, QARecord
 from agentkit.distill.refusals import AbsenceCheck
 from agentkit.distill.report import plot_report, run_stats
@@ -375,7 +375,7 @@ class DistillJob:
         dropped = {"refusal-check": _report_rows(rejected), **filtered}
         if raft:
             kept, no_oracle = build_rows(kept, self.config.raft_settings(), self.kb.retrieve, self.config.seed, self.config.language,
-                                         AbsentCheck(self.config.refusal_max_support, self._answerability_judge()))
+                                         AbsentFromDocuments(self.config.refusal_max_support, self._answerability_judge()))
             dropped["raft-no-oracle"] = _report_rows(no_oracle)
         timings["filtering"] = time.perf_counter() - t
 

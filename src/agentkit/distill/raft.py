@@ -130,7 +130,7 @@ def distractors_for(record: QARecord, retrieve: Callable[[str, int], list[Any]],
 
 
 @dataclass(frozen=True)
-class AbsentCheck:
+class AbsentFromDocuments:
     """Is a row's answer absent from the documents it shows? Yes when none of the teacher's quotes occurs in them,
     less than ``max_support`` of the final answer's content terms do, and a judge (when given) says the documents
     do not answer the question."""
@@ -157,7 +157,7 @@ class AbsentCheck:
 
 
 def build_rows(records: Sequence[QARecord], settings: RaftSettings, retrieve: Callable[[str, int], list[Any]], seed: int,
-               language: str | None, absent: AbsentCheck) -> tuple[list[QARecord], list[tuple[QARecord, str]]]:
+               language: str | None, absent: AbsentFromDocuments) -> tuple[list[QARecord], list[tuple[QARecord, str]]]:
     """Final RAFT rows from records whose answer is a verified chain of thought over their oracle chunks
     (``context_texts``) and from confirmed refusals. Returns (rows, dropped with reasons)."""
     with_oracle = gets_oracle([r for r in records if r.kind != "refusal"], settings.oracle_rate, seed)

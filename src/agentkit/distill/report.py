@@ -8,7 +8,7 @@ Quality numbers, each over the rows they concern:
 - ``duplicate_rate``: rows the de-duplication filters removed, over rows generated;
 - ``refusals.precision``: kept refusals (questions the knowledge base does not answer) re-checked at report time by
   retrieval over the whole knowledge base, share confirmed absent; with how many candidates the check rejected;
-- ``raft``: rows, rows that show the oracle, and the realized oracle rate.
+- ``raft``: rows, rows that show the oracle, the realized ``oracle_rate`` beside the ``configured_oracle_rate``.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ def run_stats(job: Any, chunks: Sequence[Any], tasks: Sequence[Any], generated: 
     if config.recipe == "raft":
         rows = [r for r in kept if r.documents and r.style != "unanswerable"]
         with_oracle = sum(bool(r.oracle) for r in rows)
-        stats["quality"]["raft"] = {**config.raft_settings().to_dict(), "rows": len(rows), "with_oracle": with_oracle,
-                                    "oracle_rate": _rate(with_oracle, len(rows)), "no_oracle_dropped": len(dropped.get("raft-no-oracle", []))}
+        settings = config.raft_settings()
+        stats["quality"]["raft"] = {"configured_oracle_rate": settings.oracle_rate, "distractors": settings.distractors, "answer_format": settings.answer_format,
+                                    "rows": len(rows), "with_oracle": with_oracle, "oracle_rate": _rate(with_oracle, len(rows)),
+                                    "no_oracle_dropped": len(dropped.get("raft-no-oracle", []))}
     return stats
 
 

@@ -93,7 +93,10 @@ class ModelReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = {"model": self.model, **{k: round(v, 4) for k, v in self.metrics.items()}, "latency_s": round(self.latency_s, 3), "tokens_per_s": round(self.tokens_per_s, 1)}
-        return data | ({"intervals": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in self.intervals.items()}} if self.intervals else {})
+        def r(x: float) -> float | None:
+            return None if x != x else round(x, 4)  # NaN (no interval) is null in JSON
+
+        return data | ({"intervals": {k: [r(lo), r(hi)] for k, (lo, hi) in self.intervals.items()}} if self.intervals else {})
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 4)
+            return None if x is None or x != x else round(x, 4)  # NaN (no interval) is null in JSON
 
         return {"delta": r(self.delta), "ci": [r(self.low), r(self.high)], "pct": r(self.pct), "pct_ci": [r(self.pct_low), r(self.pct_high)]}
 
@@ -145,6 +148,13 @@ def bootstrap(reports: Sequence[ModelReport], resamples: int = 1000, seed: int =
 
     if not reports or not reports[0].rows:
         return [{} for _ in reports[1:]]
+    if len(reports[0].rows) < 2:  # one record has no spread to resample: no interval rather than a zero-width one
+        nan = float("nan")
+        for report in reports:
+            report.intervals = {k: (nan, nan) for k in report.rows[0]}
+        base = reports[0].values()
+        return [{k: Change(v - base[k], nan, nan, (v - base[k]) / base[k] * 100 if base[k] else None, None, None) for k, v in r.values().items()}
+                for r in reports[1:]]
     index = resample_index(len(reports[0].rows), resamples, seed)
     keys = list(reports[0].rows[0])
     means = []
