@@ -3,7 +3,8 @@
     python conformance/make_export.py OUT
 
 A small bilingual QA set (English, Traditional Chinese, one multi-turn conversation, system prompts on some
-records) exported in every format with an empty test split, as small runs have; the dequantized embedded base;
+records, and RAFT rows whose prompt carries documents: one with its oracle and a quoted chain of thought, one
+without it that abstains) exported in every format with an empty test split, as small runs have; the dequantized embedded base;
 the three recipes for that base; and ``OUT/manifest.json`` naming them, which the consumer tests read.
 """
 
@@ -24,6 +25,7 @@ FACTS = [
     ("佐格星有幾個衛星？", "佐格星有七個衛星。"),
 ]
 FORMATS = ["alpaca", "sharegpt", "messages", "mlx", "hf", "completion"]
+DOCUMENTS = ("Zorg has seven moons.", "The capital of Zorg is Glimmerton.", "People on Zorg eat purple moss.")
 
 
 def main(out: Path) -> None:
@@ -35,6 +37,10 @@ def main(out: Path) -> None:
     records = [QARecord(q, a, source=f"zorg{i % 4}.md", system="Answer briefly." if i % 3 == 0 else "") for i, (q, a) in enumerate(FACTS)]
     records.append(QARecord("And how many of them are inhabited?", "Two of the seven moons are inhabited.", source="zorg3.md",
                             history=(("How many moons does Zorg have?", "Zorg has seven moons."),)))
+    records.append(QARecord("Which city is Zorg's capital?", "The context says ##begin_quote##The capital of Zorg is Glimmerton.##end_quote##\n"
+                            "<ANSWER>: Glimmerton", source="zorg2.md", documents=DOCUMENTS, oracle=True))
+    records.append(QARecord("佐格星的首都在哪裡？", "這些文件都沒有提到這個問題的答案，因此無法根據文件回答。\n<ANSWER>: 文件中沒有提到這個問題的答案。", source="zorg0.md",
+                            kind="refusal", documents=(DOCUMENTS[0], DOCUMENTS[2]), oracle=False))
     splits = {"train": [r for r in records if r.source != "zorg1.md"], "valid": [r for r in records if r.source == "zorg1.md"], "test": []}
     result = export(splits, out / "data", FORMATS)
     base = resolve_base("default")

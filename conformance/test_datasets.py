@@ -32,3 +32,16 @@ def test_hf_directory_loads_with_load_from_disk(manifest: dict[str, Any]) -> Non
     loaded = datasets.load_from_disk(str(Path(manifest["data"]) / "hf"))
     assert {k: v.num_rows for k, v in loaded.items()} == {k: v for k, v in manifest["splits"].items() if v}
     assert loaded["train"][0]["messages"][-1]["role"] == "assistant"
+
+
+def test_raft_rows_carry_their_documents_in_every_format(manifest: dict[str, Any]) -> None:
+    data = Path(manifest["data"])
+    prompts = {
+        "alpaca": lambda r: r["instruction"], "sharegpt": lambda r: r["conversations"][-2]["value"], "messages": lambda r: r["messages"][-2]["content"],
+        "mlx": lambda r: r["messages"][-2]["content"], "completion": lambda r: r["prompt"][-1]["content"],
+    }
+    for fmt, prompt in prompts.items():
+        raft = [prompt(r) for r in read_jsonl(data / fmt / "train.jsonl") if prompt(r).startswith("<DOCUMENT>")]
+        assert len(raft) == 2 and raft[0].count("</DOCUMENT>\n") in (2, 3), fmt
+    hf = datasets.load_from_disk(str(data / "hf"))["train"]
+    assert sorted(len(d) for d in hf["documents"] if d) == [2, 3]

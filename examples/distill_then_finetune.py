@@ -1,6 +1,11 @@
 """Close the loop offline: documents → distilled QA data (embedded SmolLM2 as the teacher) → LoRA fine-tune of
-SmolLM2 on CPU → model-eval of base vs tuned on the held-out split, printed as a before/after table → the tuned
-model merged and exported to GGUF, answering through ``llama-cpp://PATH`` in a pipeline (and an Ollama Modelfile).
+SmolLM2 on CPU → model-eval of base vs tuned on the held-out split, printed as a before/after table with 95 %
+bootstrap intervals and the paired change → the tuned model merged and exported to GGUF, answering through
+``llama-cpp://PATH`` in a pipeline (and an Ollama Modelfile).
+
+The held-out split is built from other chunks than the training split: splits are grouped by document (by chunk
+when there are too few documents), and the script checks that no test question was written from a chunk that
+also seeded a training question.
 
     .venv/bin/python examples/distill_then_finetune.py [--out .agentkit/loop] [--max-steps 60] [--gguf q8_0]
 
@@ -34,7 +39,7 @@ def main() -> None:
     from agentkit.chunking import make_splitter
     from agentkit.distill import DistillConfig, DistillJob
     from agentkit.finetune.data import load_sft
-    from agentkit.finetune.evaluate import bar_chart, changes, evaluate_models
+    from agentkit.finetune.evaluate import bar_chart, bootstrap, evaluate_models, format_interval
     from agentkit.finetune.gguf import export_gguf
     from agentkit.finetune.train import LoraSettings, finetune, merge
     from agentkit.pipeline.builtin import naive
@@ -56,20 +61,27 @@ def main() -> None:
     print(f"fine-tuned {result.steps} steps: train loss {result.train_loss_first:.3f} → {result.train_loss_last:.3f}, best validation loss {result.val_loss_best}")
 
     t = time.perf_counter()
+    held_out = "test" if stats["splits"]["test"] else "valid"
     test = load_sft(out / "data").test or load_sft(out / "data").valid
-    reports = evaluate_models(["hf://default", f"hf://default?adapter={result.adapter_dir}"], test, max_tokens=96)
-    delta = changes(reports)[0]
+    shared = _shared_seed_chunks(out / "data" / "provenance.jsonl", held_out)
+    if shared:
+        raise SystemExit(f"{len(shared)} seed chunks feed both train and {held_out}: the held-out set would not be held out")
+    print(f"held-out set: {len(test)} records from the {held_out} split, written from chunks no training record came from")
+    reports = evaluate_models(["hf://default", f"hf://default?adapter={result.adapter_dir}"], test, max_tokens=96, resamples=1000, seed=0)
+    change = bootstrap(reports, resamples=1000, seed=0)[0]
     timings["model-eval"] = time.perf_counter() - t
     bar_chart(reports, out / "before_after.png")
 
     keys = [*reports[0].metrics, "latency_s", "tokens_per_s"]
-    print(f"\nbefore/after on {len(test)} held-out records\n")
-    print("| metric | base | tuned | change |")
+    print(f"\nbefore/after on {len(test)} held-out records; [low, high] = 95 % bootstrap interval (1000 resamples, paired for the change)\n")
+    print("| metric | base | tuned | change (tuned − base) |")
     print("|---|---|---|---|")
     for key in keys:
-        before = reports[0].metrics.get(key, getattr(reports[0], key, 0.0))
-        after = reports[1].metrics.get(key, getattr(reports[1], key, 0.0))
-        print(f"| {key} | {before:.3f} | {after:.3f} | {delta[key]:+.0f} % |")
+        before, after = reports[0].values()[key], reports[1].values()[key]
+        c = change[key]
+        mark = " (interval excludes 0)" if c.significant else ""
+        print(f"| {key} | {format_interval(before, reports[0].intervals.get(key))} | {format_interval(after, reports[1].intervals.get(key))} "
+              f"| {format_interval(c.delta, (c.low, c.high), signed=True)}{mark} |")
 
     t = time.perf_counter()
     exported = export_gguf(merge("default", result.adapter_dir, out / "merged"), out / "gguf", args.gguf)
@@ -78,6 +90,15 @@ def main() -> None:
     print(f"\nthe tuned model as GGUF ({exported.quant}) in a pipeline: --llm '{exported.spec}'")
     print(f"  Q: {test[0].question}\n  A: {answer.strip()}\n  Ollama: ollama create tuned -f {exported.modelfile}")
     print("\n" + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + f"; chart: {out / 'before_after.png'}")
+
+
+def _shared_seed_chunks(provenance: Path, held_out: str) -> set[str]:
+    """Seed chunks that produced records in both the train split and the held-out split."""
+    import json
+
+    rows = [json.loads(line) for line in provenance.read_text(encoding="utf-8").splitlines() if line.strip()]
+    train = {r["chunk_id"] for r in rows if r["split"] == "train"}
+    return train & {r["chunk_id"] for r in rows if r["split"] == held_out}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agentkit.errors import ConfigError, InputError, ModelNotFoundError
@@ -40,6 +41,62 @@ def test_changes_in_percent() -> None:
     tuned = ModelReport("tuned", {"rouge_l": 0.3, "exact": 0.1}, 0.5, 60.0)
     delta = changes([base, tuned])[0]
     assert delta["rouge_l"] == pytest.approx(50.0) and delta["latency_s"] == pytest.approx(-50.0) and delta["exact"] == float("inf")
+
+
+def _report(name: str, exact: list[float]) -> ModelReport:
+    rows = [{"exact": e, "latency_s": 1.0, "tokens_per_s": 10.0} for e in exact]
+    return ModelReport(name, {"exact": sum(exact) / len(exact)}, 1.0, 10.0, rows=rows)
+
+
+def test_bootstrap_intervals_are_seeded_percentiles_and_the_change_is_paired() -> None:
+    from agentkit.finetune.evaluate import bootstrap, format_interval, resample_index
+
+    base = _report("base", [0.0] * 20 + [1.0] * 20)
+    same = _report("same", [0.0] * 20 + [1.0] * 20)
+    better = _report("better", [1.0] * 40)
+    changes = bootstrap([base, same, better], resamples=1000, seed=7)
+    index = resample_index(40, 1000, 7)
+    means = np.array([0.0] * 20 + [1.0] * 20)[index].mean(axis=1)
+    assert base.intervals["exact"] == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))  # a real percentile interval
+    low, high = base.intervals["exact"]
+    assert low < 0.5 < high and high - low > 0.2  # 40 coin flips are far from certain
+    assert better.intervals["exact"] == (1.0, 1.0) and base.intervals["latency_s"] == (1.0, 1.0)
+    # paired: the same records resampled for both models, so an identical model changes by exactly 0 ...
+    assert (changes[0]["exact"].low, changes[0]["exact"].high) == (0.0, 0.0) and not changes[0]["exact"].significant
+    # ... and a model right where the base was wrong changes by 1 - base mean on every resample
+    assert changes[1]["exact"].delta == 0.5 and changes[1]["exact"].low == pytest.approx(1 - high) and changes[1]["exact"].significant
+    assert changes[1]["exact"].pct == pytest.approx(100.0) and changes[1]["exact"].to_dict()["ci"][0] > 0
+    assert bootstrap([_report("base", [0.0] * 20 + [1.0] * 20), better], resamples=1000, seed=7)[0]["exact"] == changes[1]["exact"]  # seeded
+    one = [_report("base", [0.0]), _report("tuned", [1.0])]
+    single = bootstrap(one)[0]["exact"]  # one record: no interval, never "significant"
+    assert single.delta == 1.0 and not single.significant and single.to_dict()["ci"] == [None, None] and one[0].to_dict()["intervals"]["exact"] == [None, None]
+    assert format_interval(0.5, (0.35, 0.65)) == "0.500 [0.350, 0.650]" and format_interval(0.1, (-0.02, 0.2), signed=True) == "+0.100 [-0.020, +0.200]"
+
+
+def test_model_eval_cli_shows_intervals_and_the_paired_change(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.openai_double import OpenAIDouble
+
+    answers = dict(FACTS)
+
+    def script(body):  # type: ignore[no-untyped-def]
+        question = body["messages"][-1]["content"]
+        reply = answers[question] if body["model"] == "tuned" else "I do not know."
+        return [{"content": reply}], "stop"
+
+    data = _write(tmp_path / "test.jsonl", [{"instruction": q, "input": "", "output": a} for q, a in FACTS])
+    with OpenAIDouble(script) as server:
+        spec = server.url.replace("http://", "openai://")
+        proc = run_cli("model-eval", "--model", f"{spec}#base", "--model", f"{spec}#tuned", "--data", str(data), "--json", "--resamples", "200",
+                       "--chart", str(tmp_path / "chart.png"))
+        table = run_cli("model-eval", "--model", f"{spec}#base", "--model", f"{spec}#tuned", "--data", str(data), "--resamples", "200")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["bootstrap"] == {"resamples": 200, "seed": 0, "confidence": 0.95}
+    assert result["models"][0]["intervals"]["exact"] == [0.0, 0.0] and result["models"][1]["intervals"]["exact"] == [1.0, 1.0]
+    assert result["change_vs_first"][0]["exact"] == {"delta": 1.0, "ci": [1.0, 1.0], "pct": None, "pct_ci": [None, None]}
+    assert (tmp_path / "chart.png").stat().st_size > 0
+    assert table.returncode == 0, table.stderr
+    assert "1.000 [1.000, 1.000]" in table.stdout and "Δ +1.000 [+1.000, +1.000]*" in table.stdout and "95% bootstrap interval" in table.stdout
 
 
 def _write(path: Path, rows: list[dict]) -> Path:

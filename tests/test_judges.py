@@ -90,3 +90,12 @@ def test_distill_filter_and_model_eval_use_the_judge():
     aspects = _judge(LLMJudge(ScriptedLLM(['{"completeness": 3, "key_fact_accuracy": 4, "consistency": 5, "readability": 6}']), "quality"),
                      records[0], "A1.")
     assert aspects == {"judge_completeness": 3.0, "judge_key_fact_accuracy": 4.0, "judge_consistency": 5.0, "judge_readability": 6.0}
+
+
+def test_answerability_rubric_reads_question_and_context_only():
+    llm = ScriptedLLM(['{"answerable": false, "reason": "Rome is not mentioned"}'])
+    judge = LLMJudge(llm, "answerability")
+    verdict = judge.judge(JudgeCase("Who was the first emperor of Rome?", "", context=("Mars is the fourth planet.",)))
+    assert verdict.passed is False and "Rome" in verdict.reason
+    sent = llm.calls[0][-1].content
+    assert '"context": ["Mars is the fourth planet."]' in sent and '"answer"' not in sent

@@ -87,3 +87,13 @@ def test_cli_ask_with_a_saved_pipeline(tmp_path):
     assert result["pipeline"] == "naive" and result["trace"][0]["completion_tokens"] <= 8
     clash = run_cli("ask", "q", "--pipeline-file", str(path), "--llm", "llama-cpp://default")
     assert clash.returncode == 2 and "--pipeline-file already fixes the pipeline; --llm" in clash.stderr
+
+
+def test_answer_step_keeps_its_system_prompt_through_to_dict():
+    llm = ScriptedLLM(["Arr, it be red."])
+    step = Answer(llm, system="You are a pirate.")
+    data = step.to_dict()
+    assert data["system"] == "You are a pirate." and "system" not in Answer(llm).to_dict()  # old run.json files stay as they were
+    rebuilt = Answer.from_dict(json.loads(json.dumps(data)), llm=llm)
+    rebuilt(QAState(question="What colour is Mars?"))
+    assert llm.calls[0][0].role == "system" and llm.calls[0][0].content.startswith("You are a pirate.\n\n")

@@ -122,7 +122,7 @@ def _loaders(r: Registrar) -> None:
 
 
 def _quality(r: Registrar) -> None:
-    r.add("judge", "llm", "agentkit.judges:LLMJudge", summary="an LLM grades with a rubric: correctness, groundedness or quality")
+    r.add("judge", "llm", "agentkit.judges:LLMJudge", summary="an LLM grades with a rubric: correctness, groundedness, answerability or quality")
     for name, cls, summary in (
         ("attachment-claims", "AttachmentClaims", "the answer talks about an image or file the turn never had: fall back"),
         ("degenerate", "Degenerate", "empty, cut off or looping: retry with more room or more penalty"),
@@ -138,8 +138,11 @@ def _quality(r: Registrar) -> None:
         ("exact", "ExactDedup", "exact duplicates"),
         ("numbers", "NumbersDedup", "duplicates up to their numbers"),
         ("minhash", "MinHashDedup", "near-duplicates (MinHash)"),
+        ("novelty", "NoveltyFilter", "questions too like a kept one (ROUGE-L >= 0.7, CJK-aware), unless the answers differ"),
+        ("embedding", "EmbeddingDedup", "near-duplicate questions by embedding cosine (--dedup-embedding)"),
+        ("quotes", "QuoteFilter", "RAFT answers whose quotes are not in their chunk, or without quotes or <ANSWER>:"),
     ):
-        r.add("filter", name, f"agentkit.distill.filters:{cls}", summary=summary, extra="distill" if name == "minhash" else "")
+        r.add("filter", name, f"agentkit.distill.filters:{cls}", summary=summary, extra="distill" if name in ("minhash", "novelty", "quotes") else "")
 
 
 def _exports(r: Registrar) -> None:

@@ -19,7 +19,7 @@ DISTRIBUTION = "agentkit-rag"
 EXTRAS: dict[str, tuple[str, ...]] = {
     "web": ("googlesearch", "ddgs", "tinycss2"),
     "finetune": ("peft", "trl", "accelerate", "datasets", "gguf"),
-    "distill": ("datasets", "datasketch"),
+    "distill": ("datasets", "datasketch", "snowballstemmer"),
     "langchain": ("langchain_core",),
     "plots": ("matplotlib",),
     "mcp": ("mcp",),

@@ -1,7 +1,8 @@
 """One ``Judge``: an LLM grades a case against a rubric and returns a typed ``Verdict``.
 
 Used by HW01 scoring (``correctness``: is the answer one of the gold answers?), distillation (``groundedness``: is
-every claim supported by the context?) and model-eval (``quality``: 1–10 on four aspects against a reference).
+every claim supported by the context? ``answerability``: does the context answer the question at all? — a refusal
+row is made only when it does not) and model-eval (``quality``: 1–10 on four aspects against a reference).
 Verdicts are cached through any ``Cache`` (``get``/``put`` by key), keyed by the judge model, the rubric's version
 and the case, so re-scoring costs nothing and a changed rubric never reuses stale verdicts.
 """
@@ -86,6 +87,11 @@ RUBRICS = {
         'Is every claim of the answer supported by the context? Reply with JSON only: {"supported": true or false, "reason": "..."}.',
         {"type": "object", "properties": {"supported": {"type": "boolean"}, "reason": {"type": "string"}}, "required": ["supported"]},
     ),
+    "answerability": Rubric(
+        "answerability", "v1", "You check whether reference texts answer a question. You are strict: related facts are not an answer.",
+        'Does the context state the answer to the question? Reply with JSON only: {"answerable": true or false, "reason": "..."}.',
+        {"type": "object", "properties": {"answerable": {"type": "boolean"}, "reason": {"type": "string"}}, "required": ["answerable"]},
+    ),
     "quality": Rubric(
         "quality", "v2", "You grade answers against a reference answer.",
         f"Rate the answer from 1 to 10 on {', '.join(QUALITY_ASPECTS)}. Reply with JSON only.",
@@ -115,7 +121,8 @@ class LLMJudge:
             data["reference"] = case.references[0] if case.references else ""
         else:
             data["context"] = list(case.context)
-        data["answer"] = case.answer
+        if self.rubric.name != "answerability":  # it reads the question and the context only
+            data["answer"] = case.answer
         return json.dumps(data, ensure_ascii=False)
 
     def key(self, case: JudgeCase) -> str:
@@ -143,6 +150,9 @@ class LLMJudge:
             return Verdict(passed, float(passed), reason)
         if self.rubric.name == "groundedness":
             passed = bool(data["supported"])
+            return Verdict(passed, float(passed), reason)
+        if self.rubric.name == "answerability":
+            passed = bool(data["answerable"])
             return Verdict(passed, float(passed), reason)
         aspects = {a: float(data[a]) for a in QUALITY_ASPECTS}
         mean = sum(aspects.values()) / len(aspects)

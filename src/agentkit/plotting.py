@@ -15,8 +15,10 @@ def grouped_bars(
     ylim: float | None = None,
     reference_lines: dict[str, float] | None = None,
     value_format: str = "%g",
+    intervals: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Path:
-    """``series[name][i]`` is the bar of ``name`` over ``categories[i]``; ``reference_lines`` are dashed labelled lines."""
+    """``series[name][i]`` is the bar of ``name`` over ``categories[i]``; ``reference_lines`` are dashed labelled lines;
+    ``intervals[name][i]`` = (low, high) draws an error bar on that bar (e.g. a bootstrap confidence interval)."""
     from agentkit.extras import require
 
     matplotlib = require("matplotlib", "plots", "charts")
@@ -29,7 +31,9 @@ def grouped_bars(
     width = 0.8 / max(1, len(series))
     x = np.arange(len(categories))
     for i, (name, values) in enumerate(series.items()):
-        bars = ax.bar(x + i * width, list(values), width, label=name)
+        spans = (intervals or {}).get(name)
+        yerr = np.array([[max(0.0, v - lo) for v, (lo, _) in zip(values, spans)], [max(0.0, hi - v) for v, (_, hi) in zip(values, spans)]]) if spans else None
+        bars = ax.bar(x + i * width, list(values), width, label=name, yerr=yerr, capsize=3 if spans else 0)
         ax.bar_label(bars, fmt=value_format, fontsize=7)
     for name, value in (reference_lines or {}).items():
         ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")

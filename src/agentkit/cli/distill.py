@@ -20,6 +20,7 @@ from agentkit.cli._common import (
     fraction_below_one,
     input_file,
     local_kb_path,
+    non_negative,
     note,
     out,
     output_dir,
@@ -35,7 +36,7 @@ from agentkit.cli._common import (
 @user_errors
 def distill(
     paths: list[Path] = typer.Argument(None, help="Documents or folders to ingest into OUT/kb (or use --kb)."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder: exports, stats.json, checkpoint.jsonl, lengths.png."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder: exports, stats.json, run.json, report.png, checkpoint.jsonl."),
     kb: str = typer.Option(None, "--kb", help="A knowledge base instead of (or to ingest PATHS into): a directory, chroma+http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     formats: str = typer.Option("alpaca,sharegpt,messages,mlx,hf", "--formats", help="Export formats, comma-separated: alpaca,sharegpt,messages,mlx,hf,completion, or a plugin's (agentkit plugins --kind export_format)."),
     llm: str = typer.Option(None, "--llm", "-m", help="Teacher LLM spec (default: $AGENTKIT_LLM or the embedded model)."),
@@ -47,9 +48,18 @@ def distill(
     seed: int = typer.Option(0, "--seed", help="Seed of the chunk sample and the split."),
     concurrency: int = typer.Option(1, "--concurrency", callback=at_least_one, help="Teacher calls in flight (the embedded model serializes anyway)."),
     language: str = typer.Option(None, "--language", help="Output language, e.g. zh-TW, en (also filters on it)."),
-    system: str = typer.Option("", "--system", help="System prompt / persona stored with every record."),
-    refusal_ratio: float = typer.Option(0.0, "--refusal-ratio", callback=fraction_below_one, help="Share of chunks that also yield 'not in the documents' examples."),
+    system: str = typer.Option("", "--system", help="System prompt / persona: the teacher answers under it, and every record keeps it."),
+    refusal_ratio: float = typer.Option(0.0, "--refusal-ratio", callback=fraction_below_one,
+                                        help="Share of chunks that also yield 'not in the documents' examples (kept only when retrieval confirms the answer is absent)."),
     min_grounded: float = typer.Option(0.5, "--min-grounded", callback=fraction, help="Lexical groundedness threshold (share of answer words found in its context)."),
+    recipe: str = typer.Option("qa", "--recipe", help="qa (question → RAG answer) or raft (documents + question → reasoning with verified quotes, <ANSWER>: ...)."),
+    oracle_rate: float = typer.Option(0.8, "--oracle-rate", callback=fraction, help="raft: share of rows that show the oracle chunk (RAFT's P); the others teach abstention."),
+    distractors: int = typer.Option(3, "--distractors", callback=non_negative, help="raft: distractor chunks per row (the question's nearest chunks that are not the oracle)."),
+    answer_format: str = typer.Option("cot", "--answer-format", help="raft: cot (reasoning with ##begin_quote## quotes, then <ANSWER>:) or answer (final answer only)."),
+    dedup_numbers: bool = typer.Option(True, "--dedup-numbers/--no-dedup-numbers", help="Drop rows equal up to their digits in question and answer."),
+    novelty: float = typer.Option(0.7, "--novelty", callback=fraction, help="Drop a question whose ROUGE-L with a kept one is >= this, unless the answers differ (0: off)."),
+    dedup_embedding: float = typer.Option(None, "--dedup-embedding", callback=fraction, help="Also drop questions whose embedding cosine with a kept one is >= this (e.g. 0.95)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Ask the teacher again where an earlier run failed (timeouts are retried anyway)."),
     as_json: bool = typer.Option(False, "--json", "-j", help="Print stats.json on stdout."),
 ) -> None:
     """Generate a de-duplicated, split QA dataset from documents with a teacher model.
@@ -63,7 +73,9 @@ def distill(
     if not kb and not paths:
         raise InputError("nothing to distill", "pass document paths or --kb DIR")
     config = DistillConfig(_csv_list(formats, flag="--formats", example="alpaca,messages"), questions_per_chunk, _csv_list(styles, flag="--styles", example="factual"),
-                           max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio, grounded_threshold=min_grounded)
+                           max_chunks, parse_split(split), seed, concurrency, language, system, refusal_ratio,
+                           grounded_threshold=min_grounded, retry_failed=retry_failed, recipe=recipe, oracle_rate=oracle_rate, distractors=distractors,
+                           answer_format=answer_format, dedup_numbers=dedup_numbers, novelty=novelty or None, embedding_dedup=dedup_embedding)
     output_dir(out_dir)
     for path in paths or []:
         if not path.exists():
@@ -86,7 +98,11 @@ def distill(
                   f"failures: {len(stats['failures'])}", highlight=False)
         out.print(f"splits {stats['splits']} (grouped by {stats['split_grouped_by']}); teacher calls this run: {report.llm_calls}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items()), highlight=False)
-        out.print(f"[dim]{out_dir}/stats.json, {out_dir}/lengths.png, exports in {out_dir}[/]")
+        quality = stats["quality"]
+        rates = {"grounded": quality["groundedness"]["kept"], "duplicates": quality["duplicate_rate"], "refusal precision": quality["refusals"]["precision"]}
+        rates |= {"oracle rate": quality["raft"]["oracle_rate"]} if "raft" in quality else {}
+        out.print("quality: " + ", ".join(f"{k} {v:.0%}" for k, v in rates.items() if v is not None), highlight=False)
+        out.print(f"[dim]{out_dir}/stats.json, {out_dir}/report.png, {out_dir}/run.json, exports in {out_dir}[/]")
     if not stats["kept"]:
         raise _nothing_kept(stats, config.language, out_dir)
 

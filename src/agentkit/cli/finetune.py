@@ -155,14 +155,16 @@ def model_eval(
     judge_llm: str = typer.Option(None, "--judge-llm", help="Also score completeness, key-fact accuracy, consistency, readability (1-10)."),
     limit: int = typer.Option(None, "--limit", "-n", callback=at_least_one, help="Only the first N held-out records."),
     max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, "--max-tokens", callback=at_least_one, help="Longest answer per record, in tokens."),
-    chart: Path = typer.Option(None, "--chart", help="Bar chart PNG."),
+    chart: Path = typer.Option(None, "--chart", help="Bar chart PNG (error bars: 95% bootstrap intervals)."),
+    resamples: int = typer.Option(1000, "--resamples", callback=at_least_one, help="Bootstrap resamples of the records for the 95% intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     as_json: bool = typer.Option(False, "--json", "-j", help=JSON_HELP),
 ) -> None:
-    """Score models side by side on a held-out split, with the change in % from the first."""
+    """Score models side by side on a held-out split, with 95% bootstrap intervals and the paired change from the first."""
     from rich.table import Table
 
     from agentkit.finetune.data import load_sft
-    from agentkit.finetune.evaluate import bar_chart, changes, evaluate_models
+    from agentkit.finetune.evaluate import bar_chart, bootstrap, changes, evaluate_models, format_interval
     from agentkit.llm import load_llm
 
     for spec in [*model, *([judge_llm] if judge_llm else [])]:
@@ -175,22 +177,34 @@ def model_eval(
         from agentkit.errors import InputError
 
         raise InputError(f"no held-out records in {data}", "pass a test.jsonl (distill writes one per format)")
+    if resamples < 1:
+        from agentkit.errors import ConfigError
+
+        raise ConfigError(f"--resamples {resamples} must be >= 1", "use --resamples 1000")
     bar, update = _progress("evaluating")
     with bar:
-        reports = evaluate_models(model, records, judge_llm, max_tokens, update)
+        reports = evaluate_models(model, records, judge_llm, max_tokens, update, resamples, seed)
     deltas = changes(reports) if len(reports) > 1 else []
+    paired = bootstrap(reports, resamples, seed)
     if chart:
         bar_chart(reports, chart)
     if as_json:
-        _print_json({"records": len(records), "models": [r.to_dict() for r in reports], "change_pct_vs_first": deltas})
+        _print_json({"records": len(records), "bootstrap": {"resamples": resamples, "seed": seed, "confidence": 0.95},
+                     "models": [r.to_dict() for r in reports], "change_pct_vs_first": deltas,
+                     "change_vs_first": [{k: c.to_dict() for k, c in row.items()} for row in paired]})
         return
     keys = list(reports[0].metrics) + ["latency_s", "tokens_per_s"]
-    table = Table(title=f"{len(records)} held-out records")
+    table = Table(title=f"{len(records)} held-out records; [low, high]: 95% bootstrap interval ({resamples} resamples); Δ: paired change from the first")
     table.add_column("model")
     for k in keys:
         table.add_column(k, justify="right")
     for i, rep in enumerate(reports):
-        values = {**rep.metrics, "latency_s": rep.latency_s, "tokens_per_s": rep.tokens_per_s}
-        cells = [f"{values[k]:.3f}" + (f" ({deltas[i - 1][k]:+.0f}%)" if i and deltas[i - 1][k] not in (float("inf"),) else "") for k in keys]
+        values = rep.values()
+        cells = [format_interval(values[k], rep.intervals.get(k)) for k in keys]
+        if i:
+            cells = [f"{cell}\nΔ {format_interval(paired[i - 1][k].delta, (paired[i - 1][k].low, paired[i - 1][k].high), signed=True)}"
+                     + ("*" if paired[i - 1][k].significant else "") for cell, k in zip(cells, keys)]
         table.add_row(rep.model[-48:], *cells)
-    (out if out.is_terminal else Console(width=180)).print(table)
+    (out if out.is_terminal else Console(width=220)).print(table)
+    if len(reports) > 1:
+        out.print("* the interval of the change excludes 0", highlight=False)

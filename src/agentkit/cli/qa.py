@@ -255,7 +255,7 @@ def _demo_questions(path: Path) -> list[tuple[str | None, str]]:
         except AgentkitError as exc:
             raise InputError(f"{path}:{number}: {exc.message}", exc.hint) from None
     if not asked:
-        raise InputError(f"{path} holds no question", "write one question per line")
+        raise InputError(f"{path} holds no questions", "write one question per line")
     return asked
 
 

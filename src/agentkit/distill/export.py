@@ -5,7 +5,8 @@
 --data`` reads), ``completion`` (TRL conversational prompt–completion: message lists, so the trainer applies the
 model's own chat template and trains on the completion only), ``hf`` (a ``datasets`` DatasetDict saved to disk).
 ``dataset_info.json`` declares the alpaca/sharegpt/messages files for LLaMA-Factory; ``provenance.jsonl`` keeps
-where every record came from.
+where every record came from. A RAFT row's documents are in its prompt in every format (``QARecord.prompt``:
+``<DOCUMENT>…</DOCUMENT>`` lines, then the question); ``hf`` also keeps them as a ``documents`` column.
 
 Invariants, each checked by the real consumers in ``conformance/``:
 - no empty split file is written (``datasets``, mlx-lm and LLaMA-Factory cannot read one): an empty split is
@@ -31,11 +32,12 @@ FORMATS = ("alpaca", "sharegpt", "messages", "mlx", "hf", "completion")
 
 
 def _turns(r: QARecord) -> list[tuple[str, str]]:
-    return [*r.history, (r.question, r.answer)]
+    # The last turn's prompt carries the row's documents (RAFT), so every format trains on documents + question.
+    return [*r.history, (r.prompt, r.answer)]
 
 
 def alpaca(r: QARecord) -> dict[str, Any]:
-    row: dict[str, Any] = {"instruction": r.question, "input": "", "output": r.answer}
+    row: dict[str, Any] = {"instruction": r.prompt, "input": "", "output": r.answer}
     if r.system:
         row["system"] = r.system
     if r.history:
@@ -217,12 +219,13 @@ def _export_hf(splits: dict[str, list[QARecord]], target: Path) -> list[Path]:
     text_columns = ["id", "question", "answer", "system", "source", "style", "kind", "teacher", "prompt_version"]
     features = Features({
         **{c: Value("string") for c in text_columns}, "start": Value("int64"), "end": Value("int64"),
-        "messages": List({"role": Value("string"), "content": Value("string")}),
+        "documents": List(Value("string")), "messages": List({"role": Value("string"), "content": Value("string")}),
     })
     data = {}
     for name in SPLIT_NAMES:
         if splits.get(name):  # an empty split is left out, as in the JSONL formats
-            data[name] = Dataset.from_list([{c: r.to_dict()[c] for c in [*text_columns, "start", "end"]} | messages(r) for r in splits[name]], features=features)
+            data[name] = Dataset.from_list([{c: r.to_dict()[c] for c in [*text_columns, "start", "end", "documents"]} | messages(r) for r in splits[name]],
+                                           features=features)
     if target.exists():
         shutil.rmtree(target)  # no stale split of an earlier run survives
     if not data:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentkit.agents import LLMAgent, Role
+from agentkit.distill.text import units
 from agentkit.errors import AgentkitError
 from agentkit.llm import LLM, GenerationParams
 from agentkit.structured import extract_json
@@ -60,7 +61,7 @@ def schema(n: int) -> dict[str, Any]:
 
 def _is_question(text: str) -> bool:
     text = text.strip()
-    if len(text) < 6 or _PREAMBLE.match(text) or text.endswith((":", "：")) or "{{" in text:
+    if units(text) < 2 or _PREAMBLE.match(text) or text.endswith((":", "：")) or "{{" in text:
         return False
     return text.endswith(("?", "？")) or bool(re.match(r"^(what|who|when|where|why|how|which|請問|什麼|为什么|為什麼|如何|哪)", text, re.IGNORECASE))
 

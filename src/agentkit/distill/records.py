@@ -33,6 +33,16 @@ class QARecord:
     context_labels: tuple[str, ...] = ()
     context_texts: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    #: RAFT rows: the documents shown with the question (oracle and distractors, shuffled); exports put them in
+    #: the prompt (``prompt``), so every format trains on documents + question
+    documents: tuple[str, ...] = ()
+    #: RAFT rows: whether the oracle chunk is among ``documents`` (None for plain rows)
+    oracle: bool | None = None
+
+    @property
+    def prompt(self) -> str:
+        """What the student is asked: the question, after the documents when the row has them (RAFT's layout)."""
+        return render_prompt(self.documents, self.question)
 
     @property
     def id(self) -> str:
@@ -48,13 +58,14 @@ class QARecord:
         data["context_labels"] = list(self.context_labels)
         data["context_texts"] = list(self.context_texts)
         data["history"] = [list(turn) for turn in self.history]
+        data["documents"] = list(self.documents)
         return {"id": self.id, **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QARecord:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("context_labels", "context_texts"):
+        for key in ("context_labels", "context_texts", "documents"):
             values[key] = tuple(values.get(key, ()))
         values["history"] = tuple((str(q), str(a)) for q, a in values.get("history", ()))
         return cls(**values)
@@ -65,4 +76,11 @@ class QARecord:
             "id": self.id, "source": self.source, "start": self.start, "end": self.end, "chunk_id": self.chunk_id,
             "style": self.style, "kind": self.kind, "teacher": self.teacher, "prompt_version": self.prompt_version,
             "contexts": list(self.context_labels), "scores": self.scores,
+            **({"documents": len(self.documents), "oracle": self.oracle} if self.documents else {}),
         }
+
+
+def render_prompt(documents: tuple[str, ...] | list[str], question: str) -> str:
+    """``<DOCUMENT>text</DOCUMENT>`` per document, one a line, then the question (RAFT's instruction layout);
+    the bare question when there are no documents."""
+    return "".join(f"<DOCUMENT>{d}</DOCUMENT>\n" for d in documents) + question

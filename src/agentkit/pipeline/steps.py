@@ -160,15 +160,20 @@ class Answer:
     reads = ("question",)
     writes = ("answer", "reasoning", "sources", "notes")
 
-    def __init__(self, llm: LLM | str | None = None, language: str | None = None, params: GenerationParams | None = None) -> None:
-        self.agent = LLMAgent.from_role(QA, llm, language=language, params=params or GenerationParams(max_tokens=192))
+    def __init__(self, llm: LLM | str | None = None, language: str | None = None, params: GenerationParams | None = None, system: str = "") -> None:
+        # ``system``: a persona put before the role's own system message (distillation's --system), so the answer
+        # is written the way the student will be asked to answer.
+        self.system = system
+        role = QA.replace(description=f"{system}\n\n{QA.description}") if system.strip() else QA
+        self.agent = LLMAgent.from_role(role, llm, language=language, params=params or GenerationParams(max_tokens=192))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.name, "llm": self.agent.llm.spec, "language": self.agent.language, "params": self.agent.params.to_dict()}
+        data = {"type": self.name, "llm": self.agent.llm.spec, "language": self.agent.language, "params": self.agent.params.to_dict()}
+        return data | ({"system": self.system} if self.system else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], llm: LLM | None = None) -> Answer:
-        return cls(llm or data["llm"], data.get("language"), GenerationParams.from_dict(data.get("params", {})))
+        return cls(llm or data["llm"], data.get("language"), GenerationParams.from_dict(data.get("params", {})), data.get("system", ""))
 
     def _blocks(self, state: QAState) -> list[ContextBlock]:
         return [ContextBlock(c.text, c.label, c.untrusted) for c in state.contexts]
