@@ -129,7 +129,7 @@ run: $(VENV)/.core-installed
 
 lint: install
 	@echo "==> ruff"
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples conformance
 	@echo "==> mypy"
 	$(BIN)/mypy
 	@echo "==> import layers"

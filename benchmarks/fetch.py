@@ -22,7 +22,7 @@ class SlowPage(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         time.sleep(float(query["delay"][0]))
         body = f"<html><head><title>page {query['id'][0]}</title></head><body><p>Page {query['id'][0]} text.</p></body></html>".encode()

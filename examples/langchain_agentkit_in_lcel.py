@@ -11,12 +11,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from langchain_core.output_parsers import StrOutputParser  # noqa: E402
-from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
-from langchain_core.runnables import RunnablePassthrough  # noqa: E402
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
 
-from agentkit.integrations.langchain import AgentkitChatModel, AgentkitRetriever  # noqa: E402
-from agentkit.retrievers import KnowledgeBase  # noqa: E402
+from agentkit.integrations.langchain import AgentkitChatModel, AgentkitRetriever
+from agentkit.retrievers import KnowledgeBase
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,16 +14,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-import chromadb  # noqa: E402
-import httpx  # noqa: E402
-from langchain_chroma import Chroma  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from langchain_huggingface import HuggingFaceEmbeddings  # noqa: E402
-from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E402
+import chromadb
+import httpx
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_huggingface import HuggingFaceEmbeddings
+from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from agentkit import pipeline  # noqa: E402
-from agentkit.embeddings import minilm_path  # noqa: E402
-from agentkit.integrations.langchain import LangChainLLM, LangChainRetriever  # noqa: E402
+from agentkit import pipeline
+from agentkit.embeddings import minilm_path
+from agentkit.integrations.langchain import LangChainLLM, LangChainRetriever
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ.pop("AGENTKIT_LLM", None)
 
-from agentkit.embeddings import Embedder  # noqa: E402
+from agentkit.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

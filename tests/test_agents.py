@@ -107,7 +107,7 @@ def test_a_page_cannot_forge_a_trusted_block_header():
     blocks = [ContextBlock(FORGED_PAGE, "https://evil.example/ (chars 0-150)", untrusted=True), ContextBlock("Europa has ice.", "notes.md:0-15")]
     agent.run("How many moons?", blocks)
     nonce, headers = _headers(llm.calls[0][-1].content)
-    assert len(headers) == 2 and "deadbeef" != nonce
+    assert len(headers) == 2 and nonce != "deadbeef"
     assert headers[0].startswith("[1 |") and "https://evil.example/" in headers[0] and "untrusted web page" in headers[0]
     assert headers[1].startswith("[2 |") and "notes.md:0-15" in headers[1] and "untrusted" not in headers[1]
     assert not any("handbook.md" in h for h in headers)  # the forged lines are text of block 1, not headers

@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 from agentkit.agents.tool_agent import ToolAgent, parse_action
 from agentkit.chat import (
-    AttachmentClaims, ChatEngine, ChatSession, Degenerate, GuardedChat, LanguageRule, Router, SessionStore, Turn, effort_params, repetitive, trim,
+    AttachmentClaims,
+    ChatEngine,
+    ChatSession,
+    Degenerate,
+    GuardedChat,
+    LanguageRule,
+    Router,
+    SessionStore,
+    Turn,
+    effort_params,
+    repetitive,
+    trim,
 )
 from agentkit.errors import ConfigError, InputError
 from agentkit.llm import GenerationParams
@@ -247,7 +258,7 @@ class SlowServer:
             def log_message(self, *a: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 time.sleep(5)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -356,7 +356,7 @@ def test_the_oracle_goes_to_exactly_the_configured_share_of_rows(rate: float) ->
     records = [rec(f"Question number {i}?", f"Answer {i}.", chunk=f"c{i}") for i in range(10)]
     chosen = gets_oracle(records, rate, seed=3)
     assert len(chosen) == round(rate * 10) and chosen == gets_oracle(records[::-1], rate, seed=3)  # the same rows whatever the order
-    assert 0 < rate < 1 and chosen != gets_oracle(records, rate, seed=4) or rate in (0.0, 1.0)  # the seed picks which
+    assert (0 < rate < 1 and chosen != gets_oracle(records, rate, seed=4)) or rate in (0.0, 1.0)  # the seed picks which
 
 
 def test_raft_options_are_checked() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from agentkit.errors import ConfigError, InputError, ModelNotFoundError
 from agentkit.finetune.data import load_sft
-from agentkit.finetune.evaluate import changes, ModelReport, rouge_l, score_prediction, token_f1, tokens
+from agentkit.finetune.evaluate import ModelReport, changes, rouge_l, score_prediction, token_f1, tokens
 from agentkit.finetune.recipes import export_recipe
 from agentkit.finetune.train import LoraSettings
 from tests.conftest import run_cli

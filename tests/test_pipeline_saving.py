@@ -13,7 +13,6 @@ from agentkit.hw01 import load_items, run_questions
 from agentkit.llm import ScriptedLLM
 from agentkit.pipeline import Answer, Pipeline, QAState, Retrieve
 from agentkit.retrievers import KnowledgeBase
-
 from tests.conftest import ROOT, run_cli
 
 

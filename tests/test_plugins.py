@@ -13,7 +13,6 @@ import pytest
 
 from agentkit.errors import ConfigError, PluginError
 from agentkit.plugins import KINDS, Plugin, Registrar, Registry, load_plugins, registry
-
 from tests.conftest import ROOT
 
 PLUGIN_SRC = ROOT / "tests" / "fixtures" / "echo_plugin"

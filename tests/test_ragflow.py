@@ -15,11 +15,12 @@ import uuid
 
 import httpx
 import pytest
+
 from agentkit import pipeline
 from agentkit.errors import BackendUnavailableError, ConfigError, KnowledgeBaseError
 from agentkit.llm.scripted import ScriptedLLM
-from agentkit.retrievers.ragflow import RagflowKnowledgeBase, RemoteDocument, parse_spec, plan_ingest, run_state
 from agentkit.retrievers.open import open_knowledge_base
+from agentkit.retrievers.ragflow import RagflowKnowledgeBase, RemoteDocument, parse_spec, plan_ingest, run_state
 from tests.conftest import free_port, run_cli
 from tests.ollama_double import OllamaDouble
 from tests.ragflow_double import API_KEY, NEW, OLD, VERSIONS, RagflowDouble

@@ -54,7 +54,7 @@ PAGES: dict[str, tuple[str, bytes]] = {
         f'<span aria-hidden="true">{INJECTION}</span><!-- {INJECTION} --><script>var x = "{INJECTION}";</script>'
         "<p>Europa has an ice crust.</p>"
     )).encode()),
-    "/plain.txt": ("text/plain; charset=utf-8", "Plain text: Mars is red.\n".encode()),
+    "/plain.txt": ("text/plain; charset=utf-8", b"Plain text: Mars is red.\n"),
     "/doc.pdf": ("application/pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"),
     "/binary.html": ("text/html", os.urandom(4096)),
 }
@@ -65,7 +65,7 @@ CODEC_BODIES: dict[str, bytes] = {
     "zlib": zlib.compress(b"A" * 5_000_000, 9),
     "bz2": bz2.compress(b"A" * 5_000_000, 9),
     "base64": base64.b64encode(b"<p>" + b"B" * 30_000 + b"</p>"),
-    "hex": "<html><body><p>hex page</p></body></html>".encode().hex().encode(),
+    "hex": b"<html><body><p>hex page</p></body></html>".hex().encode(),
     "rot13": b"<html><body><p>Uryyb jbeyq</p></body></html>",
     "uu": codecs.encode(b"<p>uu page</p>", "uu"),
     "undefined": b"<html><body><p>undefined charset</p></body></html>",
@@ -88,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
         self.server.seen.append((path, self.headers.get("Accept-Encoding", "")))  # type: ignore[attr-defined]

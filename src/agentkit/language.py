@@ -87,13 +87,14 @@ class Language:
 @lru_cache(maxsize=256)
 def _parse(value: str) -> Language:
     import langcodes
+    from langcodes.tag_parser import LanguageTagError
 
     text = value.strip()
     if not text or _BAD_CHARS.search(text):
         raise ConfigError(f"{value[:40]!r} is not a language tag", _HINT)
     try:
         parsed = langcodes.Language.get(langcodes.standardize_tag(text))
-    except (langcodes.LanguageTagError, ValueError):
+    except (LanguageTagError, ValueError):
         raise ConfigError(f"{value[:40]!r} is not a language tag", _HINT) from None
     base = parsed.language or ""
     # langcodes folds the registered extended subtags (zh-yue → yue); one left over is unknown, as are private-use codes
@@ -166,7 +167,7 @@ def other_script_share(text: str, language: Language) -> float:
         return 0.0
     # character-level configuration (s2t / t2s): phrase conversions (軟件 → 軟體) are usage, not script
     converted = convert("".join(chars), "t2s" if language.script == "Hans" else "s2t")
-    return sum(a != b for a, b in zip(chars, converted)) / len(chars)
+    return float(sum(a != b for a, b in zip(chars, converted)) / len(chars))
 
 
 @dataclass(frozen=True)

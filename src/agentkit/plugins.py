@@ -20,8 +20,8 @@ plugin's declared options dataclass (``None`` when it declares none), and keywor
 from __future__ import annotations
 
 import importlib
-import inspect
 import importlib.metadata
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass

@@ -125,7 +125,7 @@ class ToolAgent:
             reply = self.llm.generate(messages, self.params).text
             action = parse_action(reply)
             name = action.get("tool")
-            if not name or "answer" in action and name not in self.tools:
+            if not name or ("answer" in action and name not in self.tools):
                 run.answer = str(action.get("answer", reply)).strip()
                 return run
             call = self._call(str(name), action.get("arguments") or {})
@@ -170,7 +170,7 @@ def _call_with_timeout(tool: Tool, arguments: dict[str, Any], timeout: float) ->
     def work() -> None:
         try:
             outcome.append((str(tool(**arguments)), False))
-        except Exception as exc:  # noqa: BLE001 - a tool's failure is an observation for the model, not a crash
+        except Exception as exc:
             outcome.append((f"{type(exc).__name__}: {exc}", True))
         finally:
             done.set()

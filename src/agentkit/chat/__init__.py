@@ -3,7 +3,17 @@ guardrails with retry and fallback, and the engine that runs one turn."""
 
 from agentkit.chat.engine import ChatEngine, TurnResult
 from agentkit.chat.guardrails import (
-    AttachmentClaims, Check, Decision, Degenerate, GuardedChat, GuardedReply, LanguageRule, Turn, attachment_claim, fit_to_window, repetitive,
+    AttachmentClaims,
+    Check,
+    Decision,
+    Degenerate,
+    GuardedChat,
+    GuardedReply,
+    LanguageRule,
+    Turn,
+    attachment_claim,
+    fit_to_window,
+    repetitive,
 )
 from agentkit.chat.router import EFFORT, Route, Router, effort_params
 from agentkit.chat.session import Attachment, ChatSession, SessionStore, trim

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.chat.guardrails import SAFETY_MARGIN, Decision, GuardedChat, Turn, fit_to_window
-from agentkit.plugins import registry
 from agentkit.chat.router import Route, Router, effort_params
 from agentkit.chat.session import Attachment, ChatSession, SessionStore, trim
 from agentkit.errors import AgentkitError, ConfigError
 from agentkit.language import normalize_language
 from agentkit.llm import LLM, GenerationParams, load_llm
 from agentkit.llm.base import Completion, Message
+from agentkit.plugins import registry
 from agentkit.vision import ImageDescriber, ImageDescription, PreparedImage
 
 

@@ -97,9 +97,9 @@ def to_record(row: dict[str, Any], line: int, path: str) -> QARecord:
         own_system, pairs = _pairs(turns)
         system = system or own_system
     meta = row.get("meta") or {}
-    (question, answer), earlier = pairs[-1], tuple(pairs[:-1])
+    (question, answer), history = pairs[-1], tuple(pairs[:-1])
     return QARecord(question, answer, source=str(meta.get("source", row.get("source", f"{path}:{line}"))), chunk_id=str(meta.get("chunk_id", "")),
-                    system=system, history=earlier)
+                    system=system, history=history)
 
 
 def read_jsonl(path: str | Path) -> ReadResult:

@@ -51,7 +51,7 @@ class Embedder(ABC):
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed(texts)
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 (an optional hook: backends that load lazily override it)
         """Load the model now instead of on the first call."""
 
     def __repr__(self) -> str:

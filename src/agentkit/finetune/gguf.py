@@ -158,7 +158,7 @@ def _check_loads(gguf: Path) -> None:
         model = Llama(model_path=str(gguf), n_ctx=64, n_threads=1, verbose=False)
         model.tokenize(b"ok")
         model.close()
-    except Exception as exc:  # noqa: BLE001 - any failure to load means the file is unusable
+    except Exception as exc:
         gguf.unlink(missing_ok=True)
         raise ConfigError(f"the written GGUF does not load in llama.cpp: {exc}", "report the model's architecture; try --quant f16") from None
 

@@ -7,7 +7,7 @@ from agentkit.llm.llama_cpp import LlamaCppLLM, embedded_model_path
 from agentkit.llm.ollama import OllamaLLM
 from agentkit.llm.openai_compat import OpenAICompatLLM
 from agentkit.llm.scripted import ScriptedLLM
-from agentkit.llm.spec import DEFAULT_LLM_SPEC, SPEC_EXAMPLES, Spec, default_llm_spec, parse_spec
+from agentkit.llm.spec import DEFAULT_LLM_SPEC, Spec, default_llm_spec, parse_spec
 from agentkit.plugins import registry
 
 

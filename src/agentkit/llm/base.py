@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -171,7 +171,7 @@ class LLM(ABC):
         # A few tokens of chat-template framing per message, as OpenAI's cookbook estimates.
         return sum(self.count_tokens(m.content) + 4 for m in messages) + 2
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 (an optional hook: backends that load lazily override it)
         """Load weights or check the server now instead of on the first call."""
 
     # ---- public API, shared by all backends ------------------------------------------------------

@@ -162,7 +162,7 @@ def _substitute(tokens: Sequence[Node], env: Env | None, depth: int = 0) -> list
             if resolved is None:
                 return None
             out.extend(resolved)
-        elif isinstance(token, FunctionBlock) and any(isinstance(t, FunctionBlock) for t in token.arguments) or (
+        elif (isinstance(token, FunctionBlock) and any(isinstance(t, FunctionBlock) for t in token.arguments)) or (
             isinstance(token, FunctionBlock) and _has_var(token.arguments)
         ):
             args_out = _substitute(token.arguments, env, depth)
@@ -341,7 +341,7 @@ def _transform_hidden(tokens: list[Node] | None, font_px: float) -> str | None:
             m = [number(a) for a in args]
             if all(v is not None for v in m[:4]) and m[0] * m[3] - m[1] * m[2] == 0:  # type: ignore[operator]
                 return "transform: degenerate matrix"
-            if m[4] is not None and m[4] <= -OFFSCREEN_PX or m[5] is not None and m[5] <= -OFFSCREEN_PX:
+            if (m[4] is not None and m[4] <= -OFFSCREEN_PX) or (m[5] is not None and m[5] <= -OFFSCREEN_PX):
                 return "transform: off-screen"
     return None
 

@@ -311,7 +311,7 @@ def _check_contracts(steps: Sequence[Callable[[QAState], QAState]]) -> None:
     available = set(INPUT_FIELDS)
     unchecked = False  # after a step that declares nothing, anything may have been written
     for step in steps:
-        if inspect.iscoroutinefunction(step) or inspect.iscoroutinefunction(getattr(step, "__call__", None)):
+        if inspect.iscoroutinefunction(step) or inspect.iscoroutinefunction(getattr(step, "__call__", None)):  # noqa: B004 (a callable object's async __call__)
             raise ConfigError(f"step '{step_name(step)}' is async", "steps are plain functions; Pipeline.arun runs them off the event loop")
         reads = tuple(getattr(step, "reads", ()))
         writes = getattr(step, "writes", None)

@@ -6,6 +6,7 @@ shows what retrieval found even when the model is too small to use it well.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -41,7 +42,7 @@ def _unwrap(text: str) -> str:
     span of the result is a span of ``text``. Breaks around blank lines, headings and list items stay."""
     lines = text.split("\n")
     out = [lines[0]]
-    for before, line in zip(lines, lines[1:]):
+    for before, line in itertools.pairwise(lines):
         joined = before.strip() and line.strip() and not _BLOCK_START.match(before) and not _BLOCK_START.match(line)
         out.append((" " if joined else "\n") + line)
     return "".join(out)

@@ -41,8 +41,7 @@ import httpx
 from agentkit.concurrency import run_sync
 from agentkit.errors import BackendUnavailableError, ConfigError, KnowledgeBaseError
 from agentkit.loaders import expand_paths
-from agentkit.retrievers.base import RetrievedChunk
-from agentkit.retrievers.base import IngestReport
+from agentkit.retrievers.base import IngestReport, RetrievedChunk
 from agentkit.spec import Spec, parse_options
 from agentkit.spec import parse_spec as parse_any_spec
 

@@ -5,8 +5,16 @@ from agentkit.tools.cache import WebCache
 from agentkit.tools.fetch import Fetcher, Page, decode_body
 from agentkit.tools.safety import check_url, is_public_address
 from agentkit.tools.search import (
-    CachedSearch, DuckDuckGoSearch, GoogleSearch, LocalSearch, Politeness, SearchBackend, SearchResult, SearxngSearch,
-    clean_query, load_search,
+    CachedSearch,
+    DuckDuckGoSearch,
+    GoogleSearch,
+    LocalSearch,
+    Politeness,
+    SearchBackend,
+    SearchResult,
+    SearxngSearch,
+    clean_query,
+    load_search,
 )
 
 __all__ = [

@@ -200,7 +200,7 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
             answer: dict[str, Any] = {"page": page.__dict__}
         except FetchError as exc:
             answer = {"error": exc.message}
-        except Exception as exc:  # noqa: BLE001 - hostile input must become this page's error, not a dead worker
+        except Exception as exc:
             answer = {"error": f"extraction failed: {type(exc).__name__}: {exc}"}
         data = json.dumps(answer).encode()
         stdout.write(_LENGTH.pack(len(data)) + data)
