@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.distill.records import QARecord
+from agentkit.distill.text import lcs_length
 from agentkit.judges import QUALITY_ASPECTS
 from agentkit.llm import GenerationParams, load_llm
 from agentkit.llm.base import Message
@@ -54,13 +55,7 @@ def rouge_l(prediction: str, reference: str) -> float:
     pred, ref = tokens(prediction), tokens(reference)
     if not pred or not ref:
         return float(pred == ref)
-    previous = [0] * (len(ref) + 1)
-    for p in pred:
-        current = [0]
-        for j, r in enumerate(ref, 1):
-            current.append(previous[j - 1] + 1 if p == r else max(previous[j], current[j - 1]))
-        previous = current
-    lcs = previous[-1]
+    lcs = lcs_length(pred, ref)
     if lcs == 0:
         return 0.0
     precision, recall = lcs / len(pred), lcs / len(ref)
