@@ -22,10 +22,13 @@ class RunScores:
 def run_name(path: Path) -> str:
     meta_file = path / "run.json"
     meta: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
-    parts = [meta.get("pipeline", path.name)]
+    saved = meta.get("pipeline")
+    # run.json holds the pipeline's to_dict() (older runs: its name)
+    pipeline = str(saved.get("name", "")) if isinstance(saved, dict) else str(saved or "")
+    parts = [pipeline or path.name]
     if meta.get("source"):
         parts.append(f"src={meta['source']}")
-    return f"{path.name} ({' '.join(parts)})" if meta.get("pipeline") and meta["pipeline"] != path.name else path.name
+    return f"{path.name} ({' '.join(parts)})" if pipeline and pipeline != path.name else path.name
 
 
 def compare(run_dirs: Sequence[str | Path], gold: Sequence[HW01Item], modes: Sequence[str] = ("strict", "lenient"), judge_llm: Any = None, cache: Any = None) -> list[RunScores]:

@@ -311,28 +311,36 @@ class KnowledgeBase:
             return
         dimension = (col.metadata or {}).get("dimension")
 
-        def store(batch: list[tuple[Document, str, Chunk]], vectors: Any, done: int) -> None:
+        def store(batch: list[tuple[Document, str, Chunk]], vectors: Any) -> int:
             col.upsert(
                 ids=[cid for _, cid, _ in batch],
                 embeddings=vectors,
                 documents=[c.text for _, _, c in batch],
                 metadatas=[self._metadata(doc, c, tags) for doc, _, c in batch],
             )
-            if progress:
-                progress(done, len(pending))
+            return len(batch)
+
+        # progress is reported from the caller's thread, never the writer's: callers such as the MCP server can
+        # only relay it from the thread they started the work on
+        done = 0
+
+        def finish(future: Future[int] | None) -> None:
+            nonlocal done
+            if future is not None:
+                done += future.result()
+                if progress:
+                    progress(done, len(pending))
 
         with ThreadPoolExecutor(max_workers=1) as writer:
-            in_flight: Future[None] | None = None
+            in_flight: Future[int] | None = None
             for b in range(0, len(pending), _BATCH):
                 batch = pending[b:b + _BATCH]
                 vectors = embedder.embed([c.text for _, _, c in batch])
                 if dimension is not None and vectors.shape[1] != dimension:
                     raise KnowledgeBaseError(f"the embedder returned {vectors.shape[1]}-dimensional vectors, the knowledge base holds {dimension}", "check the embedder spec")
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = writer.submit(store, batch, vectors, b + len(batch))
-            if in_flight is not None:
-                in_flight.result()
+                finish(in_flight)
+                in_flight = writer.submit(store, batch, vectors)
+            finish(in_flight)
 
     def _split(self, doc: Document) -> list[Chunk]:
         splitter = self.splitter
