@@ -5,7 +5,7 @@
 
 One JSON line per setting: (n_threads, n_threads_batch), the load average, the median prompt time of a ~570-token
 RAG-sized prompt, and the median and worst generation speed over 64 tokens (end of text suppressed, so every trial
-generates all 64). Results and the rule they led to: docs/performance.md.
+generates all 64). The rule it led to: agentkit.llm.llama_cpp.default_threads (half the usable CPUs); results in benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_effort_high_fits_the_window() -> None:
 
 
 def test_effort_high_through_ollama_without_thinking() -> None:
-    """The README's `--effort high` example on a model that cannot think: no `think`, a fitted num_predict."""
+    """docs/chat.md's `--effort high` example on a model that cannot think: no `think`, a fitted num_predict."""
     with OllamaDouble("Rayleigh scattering.") as server:
         engine = ChatEngine(f"ollama://tiny?host={server.url}", effort="high")
         result = engine.respond(ChatSession(system="You are a helpful assistant."), "Why is the sky blue?")

@@ -74,6 +74,9 @@ def test_prompt_scaffolding_never_reaches_an_answer() -> None:
 
     out = LLMAgent.from_role(QA, ScriptedLLM([echo])).run("Moons of Mars?", [ContextBlock("Mars has Phobos and Deimos.", "solar_system.md:0-20")])
     assert out.text == "The answer is:\nPhobos and Deimos."
+    # a header whose mark the model mis-copied (seen in a zh-TW run: '[5 | 24a3087] source: taiwan.md:1-69') goes too
+    garbled = LLMAgent.from_role(QA, ScriptedLLM(["[5 | 24a3087] source: taiwan.md:1-69\n玉山。"])).run("最高的山？", [ContextBlock("玉山。", "taiwan.md:1-69")])
+    assert garbled.text == "玉山。"
     code = 'Use:\n```python\ndef f():\n    """Doc."""\n    """\n```'
     assert LLMAgent.from_role(QA, ScriptedLLM([code])).run("How?").text == code  # quotes inside a code block are code
 

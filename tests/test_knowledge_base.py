@@ -154,6 +154,16 @@ def test_server_down_is_clear():
     assert "chroma run" in str(e.value)
 
 
+def test_spec_forms_of_chroma_open_what_they_name(tmp_path):
+    """chroma+http://… is a server (it once created a local folder named 'chroma+http:'), chroma://DIR a folder."""
+    port = free_port()
+    server = KnowledgeBase(f"chroma+http://127.0.0.1:{port}/docs", embedder=HashEmbedder())
+    assert server.is_server and server.location == f"http://127.0.0.1:{port}/docs"
+    local = KnowledgeBase(f"chroma://{tmp_path / 'kb'}", embedder=HashEmbedder())
+    assert not local.is_server and local.location == str(tmp_path / "kb")
+    assert not any(p.name.startswith("chroma") for p in Path.cwd().iterdir())
+
+
 @pytest.mark.slow
 def test_chroma_server_mode(tmp_path, docs):
     chroma = shutil.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")

@@ -1,5 +1,5 @@
 """The RAGFlow knowledge base's behaviour as a user sees it, against a real server when RAGFLOW_BASE_URL and
-RAGFLOW_API_KEY are set (see the README's "Testing against a real RAGFlow"), and always against both releases of
+RAGFLOW_API_KEY are set (see docs/ragflow.md, "Testing against a real RAGFlow"), and always against both releases of
 the protocol double, so this module is known to run unchanged wherever it points.
 
 Each test works in a dataset of its own, named ``agentkit-live-<random>``, and deletes it afterwards. A real server

@@ -204,12 +204,14 @@ def prompt_nonce(messages: Sequence[Message]) -> str:
 
 def strip_prompt_echo(text: str, nonce: str = "") -> str:
     """``text`` without the prompt's scaffolding that small models copy into answers: lines that are only a quote
-    fence (unless the text holds a ``` code block, where a docstring's quotes are code) and context block headers
-    carrying this prompt's ``nonce``. Everything else stays, in order."""
+    fence (unless the text holds a ``` code block, where a docstring's quotes are code) and context block headers:
+    those carrying this prompt's ``nonce`` and, when the prompt had one, header-shaped lines whose mark the model
+    mis-copied (``[5 | 24a3087] source: …``). Everything else stays, in order."""
     if "```" not in text:
         text = _FENCE_LINE.sub("", text)
     if nonce:
         text = re.sub(rf"^[ \t]*\[\d+ \| {nonce}\][^\n]*\n?", "", text, flags=re.MULTILINE)
+        text = re.sub(r"^[ \t]*\[\d+ \| [0-9a-f]{4,12}\] source: [^\n]*\n?", "", text, flags=re.MULTILINE)
     return text.strip()
 
 

@@ -28,6 +28,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from agentkit.errors import AgentkitError
+from agentkit.llm.base import DEFAULT_MAX_TOKENS as _LIBRARY_MAX_TOKENS
 
 out = Console()
 err = Console(stderr=True)
@@ -38,7 +39,7 @@ HELP_NAMES = ["-h", "--help"]
 #: chunks a retrieval returns, in every command that retrieves (ask, query, hw01 run, chunking-eval)
 DEFAULT_K = 4
 #: answer length, in every command that generates (ask, chat, hw01 run, model-eval, mcp serve): GenerationParams' own default
-DEFAULT_MAX_TOKENS = 256
+DEFAULT_MAX_TOKENS = _LIBRARY_MAX_TOKENS
 JSON_HELP = "Print one JSON object on stdout (nothing else goes there)."
 #: environment that silences other libraries' progress bars (transformers' "Loading weights", datasets, tqdm)
 QUIET_PROGRESS = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}

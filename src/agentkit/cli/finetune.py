@@ -194,7 +194,7 @@ def model_eval(
                      "change_vs_first": [{k: c.to_dict() for k, c in row.items()} for row in paired]})
         return
     keys = list(reports[0].metrics) + ["latency_s", "tokens_per_s"]
-    table = Table(title=f"{len(records)} held-out records; [low, high]: 95% bootstrap interval ({resamples} resamples); Δ: paired change from the first")
+    table = Table(title=f"{len(records)} held-out records; \\[low, high]: 95% bootstrap interval ({resamples} resamples); Δ: paired change from the first")
     table.add_column("model")
     for k in keys:
         table.add_column(k, justify="right")

@@ -175,7 +175,7 @@ def demo(
     llm: str = typer.Option(None, "--llm", "-m", help="LLM spec (default: $AGENTKIT_LLM, else the embedded SmolLM2-135M)."),
     docs: Path = typer.Option(Path("examples/docs"), "--docs", help="Documents to build the knowledge base from."),
     questions: Path = typer.Option(Path("examples/demo_questions.txt"), "--questions",
-                                   help="One question per line; '[zh-TW] question' asks for an answer in that language; # starts a comment."),
+                                   help="One question per line; '\\[zh-TW] question' asks for an answer in that language; # starts a comment."),
     kb: str = typer.Option(str(DEMO_KB), "--kb", help="Where to build it: a directory, chroma+http://HOST:PORT/COLLECTION or ragflow://HOST:PORT/DATASET."),
     as_json: bool = typer.Option(False, "--json", "-j", help="Print one JSON object: each question's answer, evidence span and timings."),
 ) -> None:
@@ -228,7 +228,7 @@ def demo(
     how = "RAGFlow's (on the server)" if is_ragflow(kb) else "hybrid (dense all-MiniLM-L6-v2 + BM25, fused by RRF)"
     out.print(f"[dim]model: {escape(model.spec)}; retrieval: {how}; {time.perf_counter() - started:.0f}s in all.\n"
               "The evidence column is not model output: it is the sentence of the retrieved chunks that best matches the question "
-              "(agentkit.retrievers.evidence_span), with its exact span in the file."
+              "(agentkit.retrievers.evidence.evidence_span), with its exact span in the file."
               + ("\nThe embedded SmolLM2-135M (135 M parameters) shows the plumbing, not good answers — it often misreads its context and "
                  "cannot write Chinese well. Point --llm at a real model for those, e.g. --llm ollama://qwen2.5:7b (docs/models.md)."
                  if model.spec == "llama-cpp://default" else "") + "[/]", highlight=False)

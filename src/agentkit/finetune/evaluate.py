@@ -21,7 +21,7 @@ from typing import Any
 from agentkit.distill.records import QARecord
 from agentkit.distill.text import lcs_length
 from agentkit.judges import QUALITY_ASPECTS
-from agentkit.llm import GenerationParams, load_llm
+from agentkit.llm import DEFAULT_MAX_TOKENS, GenerationParams, load_llm
 from agentkit.llm.base import Message
 
 METRICS = ("exact", "normalized", "token_f1", "rouge_l")
@@ -181,7 +181,7 @@ def _judge(judge: Any, record: QARecord, prediction: str) -> dict[str, float]:
     return {f"judge_{a}": verdict.aspects.get(a, 1.0) for a in JUDGE_ASPECTS}
 
 
-def evaluate_models(models: Sequence[Any], records: Sequence[QARecord], judge: Any = None, max_tokens: int = 128, progress: Any = None,
+def evaluate_models(models: Sequence[Any], records: Sequence[QARecord], judge: Any = None, max_tokens: int = DEFAULT_MAX_TOKENS, progress: Any = None,
                     resamples: int = 1000, seed: int = 0) -> list[ModelReport]:
     """Score each model on ``records``; every report carries its per-record rows and bootstrap ``intervals``
     (``resamples`` seeded resamples; ``bootstrap(reports)`` gives the paired changes)."""

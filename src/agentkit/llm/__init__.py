@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentkit.llm.base import LLM, Completion, GenerationParams, Message, StreamInfo, Usage
+from agentkit.llm.base import DEFAULT_MAX_TOKENS, LLM, Completion, GenerationParams, Message, StreamInfo, Usage
 from agentkit.llm.llama_cpp import LlamaCppLLM, embedded_model_path
 from agentkit.llm.ollama import OllamaLLM
 from agentkit.llm.openai_compat import OpenAICompatLLM
@@ -29,5 +29,5 @@ def load_llm(spec: str | LLM | None = None) -> LLM:
 
 __all__ = [
     "LLM", "Completion", "GenerationParams", "Message", "StreamInfo", "Usage", "LlamaCppLLM", "OllamaLLM", "OpenAICompatLLM",
-    "ScriptedLLM", "Spec", "parse_spec", "load_llm", "embedded_model_path", "DEFAULT_LLM_SPEC", "default_llm_spec",
+    "DEFAULT_MAX_TOKENS", "ScriptedLLM", "Spec", "parse_spec", "load_llm", "embedded_model_path", "DEFAULT_LLM_SPEC", "default_llm_spec",
 ]

@@ -38,13 +38,17 @@ class Message:
         return data
 
 
+#: the longest answer, in tokens, wherever a caller does not say (library, CLI and MCP server alike)
+DEFAULT_MAX_TOKENS = 256
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling and limit options shared by all backends; unknown keys are rejected by ``from_dict``."""
 
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int = DEFAULT_MAX_TOKENS
     repeat_penalty: float = 1.1
     stop: tuple[str, ...] = ()
     seed: int | None = 0

@@ -48,7 +48,7 @@ def default_threads(cpus: int | None = None) -> int:
 
     llama.cpp's threads meet at a barrier after every layer and spin while they wait, so one thread that the OS
     deschedules stalls all the others: on a busy 2-core machine 2 threads generated 0.7 tokens/s where 1 thread
-    generated 13.5 (docs/performance.md). Half the logical CPUs is about the physical cores on SMT machines —
+    generated 13.5 (benchmarks/llama_threads.py). Half the logical CPUs is about the physical cores on SMT machines —
     hyperthreads add little to llama.cpp — and leaves room for the embedder, the OS and other work."""
     return max(1, (cpus if cpus is not None else usable_cpus()) // 2)
 
@@ -88,7 +88,7 @@ def _load(path: str, n_ctx: int, n_threads: int) -> _Context:
             from llama_cpp import Llama
 
             # one thread count for generation and for prompt processing: under load, extra batch threads made the
-            # prompt slower, not faster (docs/performance.md)
+            # prompt slower, not faster (benchmarks/llama_threads.py)
             _loaded[key] = _Context(Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, verbose=False, seed=0),
                                     threading.Lock())
         return _loaded[key]

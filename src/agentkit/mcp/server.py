@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 from agentkit.agents import BUILTIN_ROLES, LLMAgent, Role  # noqa: E402
 from agentkit.errors import AgentkitError, ConfigError, KnowledgeBaseError  # noqa: E402
 from agentkit.language import normalize_language  # noqa: E402
-from agentkit.llm import LLM, GenerationParams, load_llm  # noqa: E402
+from agentkit.llm import DEFAULT_MAX_TOKENS, LLM, GenerationParams, load_llm  # noqa: E402
 from agentkit.llm.base import StreamInfo  # noqa: E402
 from agentkit.mcp.runtime import CallCancelled, InterruptibleLLM, Report, run_bounded  # noqa: E402
 from agentkit.retrievers.base import RetrievedChunk  # noqa: E402
@@ -330,7 +330,7 @@ class ServerOptions:
     allow_private: bool = False
     #: seconds one tool call may run before it is cancelled
     timeout: float = 120.0
-    max_tokens: int = 192
+    max_tokens: int = DEFAULT_MAX_TOKENS
     language: str | None = None
 
     def __post_init__(self) -> None:
@@ -433,7 +433,7 @@ def server(
     allow_ingest: bool = False,
     allow_private: bool = False,
     timeout: float = 120.0,
-    max_tokens: int = 192,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     language: str | None = None,
     name: str = "agentkit",
     instructions: str | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentkit.errors import ConfigError
-from agentkit.llm import LLM, load_llm
+from agentkit.llm import DEFAULT_MAX_TOKENS, LLM, load_llm
 from agentkit.pipeline.core import Pipeline
 from agentkit.pipeline.steps import Answer, DescribeImage, ExtractKeywords, ExtractQuestion, Retrieve
 from agentkit.retrievers.base import Retriever
@@ -55,7 +55,7 @@ def build(
     search: str | None = None,
     k: int = 4,
     language: str | None = None,
-    max_tokens: int = 192,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     temperature: float = 0.0,
     timeout: float = 120.0,
     web_cache: Any = None,

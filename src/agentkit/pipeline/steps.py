@@ -165,7 +165,7 @@ class Answer:
         # is written the way the student will be asked to answer.
         self.system = system
         role = QA.replace(description=f"{system}\n\n{QA.description}") if system.strip() else QA
-        self.agent = LLMAgent.from_role(role, llm, language=language, params=params or GenerationParams(max_tokens=192))
+        self.agent = LLMAgent.from_role(role, llm, language=language, params=params or GenerationParams())
 
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.name, "llm": self.agent.llm.spec, "language": self.agent.language, "params": self.agent.params.to_dict()}

@@ -89,7 +89,13 @@ class KnowledgeBase:
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown retrieval mode '{mode}'", f"use one of: {', '.join(MODES)}")
-        self.location = str(location)
+        location = str(location)
+        # the spec forms open_knowledge_base documents: chroma+http(s)://HOST:PORT/C is a server, chroma://DIR a folder
+        if location.startswith(("chroma+http://", "chroma+https://")):
+            location = location.removeprefix("chroma+")
+        elif location.startswith("chroma://"):
+            location = location.removeprefix("chroma://")
+        self.location = location
         self._embedder_arg = embedder
         self.splitter = splitter or RecursiveSplitter(800, 100)
         self.mode: Mode = mode
