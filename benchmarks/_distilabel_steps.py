@@ -26,6 +26,10 @@ class ToAnswers(Step):
 
         rows = []
         for row in inputs:
-            for q in parse_questions(row["generation"] or "", self.questions_per_chunk):
+            # distilabel 1.5's batch manager waits for ever on a batch that yields no row (seen: the 'answers' step
+            # stalled after a chunk whose generation held no parsable question), so such a chunk keeps one row with
+            # its raw generation as the question. This favours distilabel: it gets a record agentkit would not count.
+            found = parse_questions(row["generation"] or "", self.questions_per_chunk) or [(row["generation"] or "(no question)").strip()[:200]]
+            for q in found:
                 rows.append({"chunk": row["chunk"], "question": q, "messages": [{"role": "user", "content": self.prompt.format(chunk=row["chunk"], question=q)}]})
         yield rows
