@@ -40,6 +40,20 @@ def test_reingest_adds_and_embeds_nothing(tmp_path, docs):
     assert (again.chunks_added, again.embedded, again.chunks_removed) == (0, 0, 0)
     assert again.unchanged_documents == 3 and again.chunks_total == first.chunks_total
     assert make_kb(tmp_path / "kb").count() == first.chunks_total
+    untouched = _Probed()
+    make_kb(tmp_path / "kb", untouched).ingest([docs])
+    assert (untouched.calls, untouched.probes) == (0, 0)  # nothing new: the model is never loaded, not even to probe its width
+
+
+class _Probed(HashEmbedder):
+    """Counts width probes: a real backend loads its model for one (the ONNX session: ~0.35 s per re-ingest)."""
+
+    probes = 0
+
+    @property
+    def dimension(self) -> int:
+        self.probes += 1
+        return self.dim
 
 
 def test_changed_file_replaces_its_chunks(tmp_path, docs):

@@ -181,6 +181,11 @@ class KnowledgeBase:
 
     def _collection_for_write(self, embedder: Embedder) -> Any:
         col = self._existing_collection()
+        meta = (col.metadata or {}) if col is not None else {}
+        if meta.get("embedder") == embedder.name and meta.get("dimension") is not None:
+            # the name vouches for the width, and every stored batch's vectors are checked against it anyway: no
+            # need to load the model here (a re-ingest with nothing new to embed never loads it)
+            return col
         dimension = embedder.dimension
         if col is None:
             self._collection = self._connect().get_or_create_collection(
@@ -190,7 +195,6 @@ class KnowledgeBase:
                 metadata={"embedder": embedder.name, "embedder_spec": self._spec_of(embedder), "dimension": dimension, "stamp": uuid.uuid4().hex},
             )
             return self._collection
-        meta = col.metadata or {}
         if meta.get("embedder") not in (None, embedder.name) or meta.get("dimension") not in (None, dimension):
             raise KnowledgeBaseError(
                 f"knowledge base {self.location} was built with embedder {meta.get('embedder')} ({meta.get('dimension')} dims), "
